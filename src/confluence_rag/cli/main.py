@@ -1,0 +1,35 @@
+"""The `confluence-rag` command. Each command group lives in its own module; this one wires them
+and turns ConfluenceRagError into a clear message and exit code (never a stack trace)."""
+
+from __future__ import annotations
+
+import typer
+
+from confluence_rag import __version__
+from confluence_rag.cli import emulator_cmd
+
+app = typer.Typer(
+    name="confluence-rag",
+    help="A Confluence knowledge base for people and AI assistants.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"confluence-rag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Crawl Confluence spaces into a searchable index; search it from the CLI, HTTP, web or MCP."""
+
+
+emulator_cmd.register(app)

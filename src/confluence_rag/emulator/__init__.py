@@ -1,0 +1,1 @@
+"""A faithful local Confluence (Cloud and Data Center) for tests, benchmarks and the demo."""

@@ -1,0 +1,1 @@
+"""Chunking (pure) and embedders (local MiniLM, OpenAI-compatible)."""

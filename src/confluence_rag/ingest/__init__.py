@@ -1,0 +1,1 @@
+"""Crawl and sync jobs: pipeline, progress, cancel, resume, schedule."""

@@ -1,0 +1,1 @@
+"""MCP server (official MCP Python SDK)."""

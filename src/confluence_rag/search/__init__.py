@@ -1,0 +1,1 @@
+"""Hybrid retrieval: pure rank fusion and the search service."""

@@ -1,0 +1,57 @@
+"""Records search/ returns to the surfaces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+MatchType = Literal["semantic", "keyword", "both"]
+SearchMode = Literal["chunks", "pages"]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    source_id: str | None = None
+    spaces: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    page_types: tuple[str, ...] = ()
+    updated_after: datetime | None = None
+    language: str | None = None  # code search only
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    chunk_id: int
+    text: str
+    heading_path: tuple[str, ...]
+    page_id: str
+    title: str
+    url: str
+    breadcrumb: str
+    space_key: str
+    source_id: str
+    labels: tuple[str, ...]
+    page_type: str
+    updated_at: datetime | None
+    score: float
+    match_type: MatchType
+    snippet_html: str  # escaped page text with <mark> around matched terms: safe to render
+    # pages mode: the page's other matching chunks, best first
+    more_chunks: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class CodeHit:
+    code_id: int
+    language: str
+    code: str
+    line_count: int
+    heading_path: tuple[str, ...]
+    page_id: str
+    title: str
+    url: str
+    breadcrumb: str
+    space_key: str
+    source_id: str
+    score: float
