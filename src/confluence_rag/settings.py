@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(
         default=60.0, gt=0, description="A job whose heartbeat is older is taken over."
     )
+    max_concurrent_jobs: int = Field(
+        default=2, ge=1, le=64, description="Crawl/sync jobs run at once by one process."
+    )
 
     log_level: str = Field(default="INFO", description="Python logging level.")
 
