@@ -12,6 +12,7 @@ class CodeBlock:
     code: str
     line_count: int
     heading_path: tuple[str, ...] = ()
+    title: str = ""  # the code macro's title (caption line above the fence), if any
 
 
 @dataclass(frozen=True, slots=True)

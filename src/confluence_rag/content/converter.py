@@ -1,0 +1,299 @@
+"""The Markdown converter: markdownify's HTML rules plus explicit Confluence element handlers.
+
+markdownify converts children before it calls an element's ``convert_*`` method. For Confluence
+elements that is wrong twice over: a macro's parameters would be converted into text (leaking
+``Confluence``, ``true`` and macro ids), and a handler that re-converts one child would do the
+work again at every nesting level. So ``process_tag`` dispatches ``ac:``/``ri:`` elements (and a
+few HTML ones that need the raw subtree) to handlers *before* any child is touched; handlers
+choose exactly which parts of the element to convert. Plain HTML goes through markdownify's
+``convert_*`` methods, with the whitespace rules extended to Confluence's block elements.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from bs4 import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+from markdownify import ATX, MarkdownConverter
+
+from confluence_rag.content.context import ConversionContext
+from confluence_rag.content.xhtml import escape_markup
+
+ParentTags = frozenset[str]
+Handler = Callable[["StorageConverter", Tag, ParentTags], str]
+
+_HTML_BLOCKS = frozenset(
+    "p div blockquote article section aside header footer nav main figure figcaption ol ul li "
+    "dl dt dd table thead tbody tfoot tr td th caption colgroup col pre hr h1 h2 h3 h4 h5 h6 "
+    "form fieldset details summary address center".split()
+)
+_AC_BLOCKS = frozenset(
+    "ac:layout ac:layout-section ac:layout-cell ac:plain-text-body "
+    "ac:task-list ac:task ac:adf-extension ac:adf-node ac:adf-content ac:adf-fallback".split()
+)
+# Macros that render as blocks; whitespace next to them is layout, not content. Any other
+# macro is treated as inline so the words around it never run together.
+BLOCK_MACROS = frozenset(
+    "code noformat info note tip warning panel expand excerpt details section column toc "
+    "toc-zone children recently-updated pagetree pagetreesearch contentbylabel blog-posts "
+    "include excerpt-include livesearch create-from-template listlabels popular-labels "
+    "related-labels contributors contributors-summary page-index index navmap attachments "
+    "detailssummary tasks-report-macro content-report-table recently-updated-dashboard "
+    "gallery widget multimedia view-file viewfile viewpdf iframe html markdown plantuml "
+    "mermaid mermaid-cloud drawio gliffy".split()
+)
+_NOT_TEXT = (Comment, Declaration, Doctype, ProcessingInstruction)
+_ALL_WHITESPACE = re.compile(r"[\t\n\r\f\v \xa0]+")
+_HEADING_TAG = re.compile(r"^h(\d)$")
+_FN_NAME_CHARS = re.compile(r"[^a-z0-9_]")
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+
+
+def macro_name(el: Tag) -> str:
+    """A macro's name; atlaskit-era storage sometimes writes ``name`` without the prefix."""
+    name = el.get("ac:name") or el.get("name") or ""
+    return str(name).strip().lower()
+
+
+def is_block(el: object) -> bool:
+    """Whether ``el`` is a block for whitespace purposes (text next to it is trimmed)."""
+    if not isinstance(el, Tag):
+        return False
+    name = el.name
+    if name in _HTML_BLOCKS or name in _AC_BLOCKS:
+        return True
+    if name in ("ac:structured-macro", "ac:macro"):
+        return macro_name(el) in BLOCK_MACROS
+    if name == "ac:rich-text-body":
+        # A macro's body is a block; a stray one inside a paragraph is just inline content.
+        return el.parent is not None and el.parent.name in ("ac:structured-macro", "ac:macro")
+    return False
+
+
+def _is_break(el: object) -> bool:
+    return isinstance(el, Tag) and el.name == "br"
+
+
+class StorageConverter(MarkdownConverter):
+    """One conversion's converter: holds the context and the element handlers."""
+
+    def __init__(self, ctx: ConversionContext, handlers: dict[str, Handler]) -> None:
+        super().__init__(
+            heading_style=ATX,
+            bullets="-",
+            escape_asterisks=False,
+            escape_underscores=False,
+            escape_misc=False,
+            strip_document=None,
+        )
+        self.ctx = ctx
+        self.handlers = handlers
+        self._ol_positions: dict[int, int] = {}
+        self._convert_fns: dict[str, Callable[[Tag, str, ParentTags], str] | None] = {}
+
+    # --- traversal -----------------------------------------------------------------------
+
+    def process_tag(self, node: Tag, parent_tags: Iterable[str] | None = None) -> str:
+        tags: ParentTags = frozenset(parent_tags or ())
+        name = node.name
+        handler = self.handlers.get(name)
+        if handler is not None:
+            return handler(self, node, tags)
+        if ":" in name:
+            # Unknown Confluence elements keep their content (inline comment markers, stray
+            # bodies); resource identifiers, parameters and other namespaces carry no text.
+            if name.startswith("ac:"):
+                return self.convert_children(node, tags)
+            return ""
+        child_tags = tags | {name}
+        if name in ("td", "th") or (len(name) == 2 and name[0] == "h" and name[1].isdigit()):
+            child_tags = child_tags | {"_inline"}
+        if name in ("pre", "code", "kbd", "samp"):
+            child_tags = child_tags | {"_noformat"}
+        text = self.convert_children(node, child_tags)
+        convert_fn = self._convert_fn(name)
+        if convert_fn is None:
+            return text
+        return str(convert_fn(node, text, tags))
+
+    def _convert_fn(self, name: str) -> Callable[[Tag, str, ParentTags], str] | None:
+        """markdownify's ``convert_<tag>`` method for an HTML tag (cached per converter)."""
+        if name in self._convert_fns:
+            return self._convert_fns[name]
+        found: Callable[[Tag, str, ParentTags], str] | None
+        heading = _HEADING_TAG.match(name)
+        if heading:
+            level = int(heading.group(1))
+
+            def found(el: Tag, text: str, tags: ParentTags) -> str:
+                return self.convert_hN(level, el, text, tags)
+
+        else:
+            found = getattr(self, "convert_" + _FN_NAME_CHARS.sub("_", name.lower()), None)
+        self._convert_fns[name] = found
+        return found
+
+    def convert_children(self, node: Tag, parent_tags: ParentTags) -> str:
+        """The Markdown of ``node``'s children, joined with block spacing collapsed to 2."""
+        parts: list[str] = []
+        for child in node.contents:
+            if isinstance(child, NavigableString):
+                if isinstance(child, _NOT_TEXT):
+                    continue
+                part = self.process_text(child, parent_tags)
+            elif isinstance(child, Tag):
+                part = self.process_tag(child, parent_tags)
+            else:
+                continue
+            if part:
+                parts.append(part)
+        if "pre" in parent_tags:
+            return "".join(parts)
+        return join_blocks(parts)
+
+    def process_text(self, el: NavigableString, parent_tags: Iterable[str] | None = None) -> str:
+        tags = parent_tags or frozenset()
+        text = str(el)
+        if "pre" in tags:
+            return text
+        text = _ALL_WHITESPACE.sub(" ", _INVISIBLE.sub("", text))
+        if "_noformat" not in tags:
+            text = escape_markup(text)
+        previous, following, parent = el.previous_sibling, el.next_sibling, el.parent
+        if is_block(previous) or _is_break(previous) or (previous is None and is_block(parent)):
+            text = text.lstrip()
+        if is_block(following) or _is_break(following) or (following is None and is_block(parent)):
+            text = text.rstrip()
+        return text
+
+    # --- helpers for handlers --------------------------------------------------------------
+
+    def inline_text(self, node: Tag, parent_tags: ParentTags) -> str:
+        """``node``'s content as one line of inline Markdown (for link texts, titles, cells)."""
+        text = self.convert_children(node, parent_tags | {"_inline"})
+        return " ".join(text.split())
+
+    # --- HTML elements whose markdownify rules do not fit ------------------------------------
+
+    def convert_br(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+        # A plain newline: readable as text, and chunkers see the line structure.
+        return " " if "_inline" in parent_tags else "\n"
+
+    def convert_a(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+        href = str(el.get("href") or "").strip()
+        label = text.strip()
+        if "_noformat" in parent_tags or not href or href.startswith(("#", "javascript:")):
+            return text
+        if not label:
+            return ""
+        href = href.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+        lead = " " if text[:1].isspace() else ""
+        trail = " " if text[-1:].isspace() else ""
+        return f"{lead}[{label}]({href}){trail}"
+
+    def convert_img(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+        alt = " ".join(str(el.get("alt") or el.get("title") or "").split())
+        src = str(el.get("src") or "").strip()
+        if not src or src.startswith("data:"):
+            return escape_markup(alt)
+        return f"![{escape_markup(alt)}]({src.replace(' ', '%20')})"
+
+    def convert_li(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+        text = (text or "").strip()
+        parent = el.parent
+        if parent is not None and parent.name == "ol":
+            bullet = f"{self._ol_number(el, parent)}. "
+        else:
+            bullet = "- "
+        if not text:
+            return bullet.rstrip() + "\n"
+        return bullet + indent(text, " " * len(bullet)).lstrip(" ") + "\n"
+
+    def _ol_number(self, item: Tag, ordered: Tag) -> int:
+        # Numbering each item by counting its previous siblings is quadratic on long lists;
+        # number all items of a list once instead.
+        key = id(item)
+        if key not in self._ol_positions:
+            start_attr = str(ordered.get("start") or "1").strip()
+            number = int(start_attr) if start_attr.isdigit() else 1
+            for child in ordered.contents:
+                if isinstance(child, Tag) and child.name == "li":
+                    self._ol_positions[id(child)] = number
+                    number += 1
+        return self._ol_positions.get(key, 1)
+
+    def convert_list(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+        text = text.strip("\n")
+        if not text.strip():
+            return ""
+        if "_inline" in parent_tags:
+            return " " + " ".join(text.split()) + " "
+        if "li" in parent_tags:
+            return "\n" + text + "\n"
+        return "\n\n" + text + "\n\n"
+
+    convert_ul = convert_list
+    convert_ol = convert_list
+
+    def convert_hN(self, n: int, el: Tag, text: str, parent_tags: ParentTags) -> str:
+        text = " ".join(text.split())
+        if "_inline" in parent_tags or not text:
+            return f" {text} " if text else ""
+        return f"\n\n{'#' * max(1, min(6, n))} {text}\n\n"
+
+    def convert_p(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+        text = text.strip()
+        if not text:
+            return ""
+        if "_inline" in parent_tags:
+            return f" {text} "
+        return f"\n\n{text}\n\n"
+
+    def convert_blockquote(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+        text = text.strip()
+        if not text:
+            return ""
+        if "_inline" in parent_tags:
+            return f" {text} "
+        return "\n\n" + quote_lines(text) + "\n\n"
+
+    def convert__document_(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+        return text
+
+
+def join_blocks(parts: list[str]) -> str:
+    """Concatenate converted siblings; newlines meeting at a boundary collapse to at most 2."""
+    out: list[str] = []
+    pending = 0  # newlines owed from the end of the previous part
+    started = False
+    for part in parts:
+        body = part.lstrip("\n")
+        leading = len(part) - len(body)
+        content = body.rstrip("\n")
+        trailing = len(body) - len(content)
+        if not content:
+            pending = max(pending, leading)
+            continue
+        gap = max(pending, leading) if started else leading
+        if started:
+            gap = min(gap, 2)
+            if not gap and content[0] == " " and out[-1].endswith(" "):
+                # Words around an element that rendered nothing: one space, not two.
+                content = content.lstrip(" ")
+        out.append("\n" * gap)
+        out.append(content)
+        pending = trailing
+        started = True
+    out.append("\n" * min(pending, 2))
+    return "".join(out)
+
+
+def indent(text: str, prefix: str) -> str:
+    """Prefix every non-empty line (list item continuation, nested blocks)."""
+    return "\n".join(prefix + line if line else "" for line in text.split("\n"))
+
+
+def quote_lines(text: str) -> str:
+    """Blockquote every line; empty lines become a bare ``>``."""
+    return "\n".join(f"> {line}" if line else ">" for line in text.split("\n"))
