@@ -210,7 +210,8 @@ async def content_by_id(request: Request) -> Response:
         raise ConfluenceApiError(
             404, f"No content found with id : ContentId{{id={record.id}}} at version {version}"
         )
-    tree = expand_tree(request.query_params.get("expand"))
+    # without an expand parameter Confluence expands these three
+    tree = expand_tree(request.query_params.get("expand", "space,history,version"))
     return json_response(content_json(record, tree, render_for(request)))
 
 
