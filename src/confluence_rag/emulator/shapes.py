@@ -179,12 +179,12 @@ def history_json(record: ContentRecord, tree: JSON, r: Render) -> JSON:
         "createdBy": user_json(r.state.users.get(record.created_by), r),
         "createdDate": r.when(record.created_at),
     }
-    expandable: JSON = {"lastOwnedBy": "", "previousVersion": "", "contributors": ""}
     if "lastUpdated" in tree:
         out["lastUpdated"] = version_json(record, r)
-    else:
+    out["contributors"] = {"_expandable": {"publishers": ""}}
+    expandable: JSON = {"lastOwnedBy": "", "nextVersion": "", "ownedBy": "", "previousVersion": ""}
+    if "lastUpdated" not in tree:
         expandable["lastUpdated"] = ""
-    expandable["nextVersion"] = ""
     out["_expandable"] = expandable
     out["_links"] = {"self": f"{r.base}/rest/api/content/{record.id}/history"}
     return out
