@@ -145,3 +145,34 @@ def test_governor_probes_back_up_after_a_run_of_successes() -> None:
         governor.note_response(50, 50)
     assert governor.limit_for_next() == 50
     assert governor.reductions == 1
+
+
+def test_failed_probes_are_made_ever_more_rarely() -> None:
+    # a gateway that can never serve more than 12 per page: every probe to 24 fails
+    governor = LimitGovernor(50)
+    assert governor.shrink(50) == 25
+    assert governor.shrink(25) == 12
+    waits = []
+    for _ in range(5):
+        successes = 0
+        while governor.limit_for_next() == 12:
+            governor.note_response(12, 12)
+            successes += 1
+        waits.append(successes)
+        assert governor.limit_for_next() == 24
+        assert governor.shrink(24) == 12  # the probe timed out
+    assert waits == [GROW_AFTER_SUCCESSES * 2**n for n in range(5)]
+
+
+def test_a_successful_probe_resets_the_wait() -> None:
+    governor = LimitGovernor(50)
+    governor.shrink(50)  # 25
+    for _ in range(GROW_AFTER_SUCCESSES):
+        governor.note_response(25, 25)
+    assert governor.limit_for_next() == 50
+    governor.shrink(50)  # the probe failed: wait twice as long next time
+    assert governor.grow_after == 2 * GROW_AFTER_SUCCESSES
+    for _ in range(2 * GROW_AFTER_SUCCESSES):
+        governor.note_response(25, 25)
+    governor.note_response(50, 50)  # this probe went through
+    assert governor.grow_after == GROW_AFTER_SUCCESSES

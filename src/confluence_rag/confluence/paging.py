@@ -12,7 +12,8 @@ Rules (see DESIGN, "Confluence API: facts the client must encode"):
   it ourselves. Cursor links (Cloud) are opaque and left alone.
 - A 504 on an expanded listing means the page was too heavy: halve ``limit`` (down to 1) and ask
   again from the same position. After a run of successes, probe a doubled limit again (up to what
-  the caller asked for), so one transient 504 does not slow the rest of a large walk.
+  the caller asked for), so one transient 504 does not slow the rest of a large walk; probes
+  that keep failing are made ever more rarely.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-# Successful pages at a reduced limit before probing a doubled one.
-GROW_AFTER_SUCCESSES = 10
+# Successful pages at a reduced limit before probing a doubled one; a probe that fails doubles
+# the wait, up to the maximum.
+GROW_AFTER_SUCCESSES = 4
+MAX_GROW_AFTER = 256
 
 
 def query_param(url: str, name: str) -> str | None:
@@ -99,6 +102,12 @@ class LimitGovernor:
     ``requested`` is what the caller wanted. ``cap`` is a silent server cap, learnt when the
     envelope's ``limit`` is below the one we sent: halving starts from what the server really
     applied rather than from a number it was capping anyway, and growth never goes above it.
+
+    Growing back matters because a 504 may be a passing hiccup, not a page that is too heavy:
+    after ``grow_after`` successes the limit doubles. A doubled limit that times out again
+    doubles ``grow_after`` too, so a gateway that really cannot serve the bigger page is probed
+    ever more rarely (the overhead fades away), while one transient 504 costs only a few
+    smaller pages.
     """
 
     def __init__(self, requested: int) -> None:
@@ -106,7 +115,9 @@ class LimitGovernor:
         self.current = self.requested
         self.cap: int | None = None
         self.reductions = 0
+        self.grow_after = GROW_AFTER_SUCCESSES
         self._successes = 0
+        self._probing = False
 
     @property
     def ceiling(self) -> int:
@@ -116,15 +127,22 @@ class LimitGovernor:
         """A page came back fine; ``server_limit`` is its envelope's ``limit``."""
         if sent_limit is not None and server_limit is not None and 0 < server_limit < sent_limit:
             self.cap = server_limit if self.cap is None else min(self.cap, server_limit)
+        if self._probing:
+            self._probing = False
+            self.grow_after = GROW_AFTER_SUCCESSES  # the bigger page went through
         if self.reductions and self.current < self.ceiling:
             self._successes += 1
-            if self._successes >= GROW_AFTER_SUCCESSES:
+            if self._successes >= self.grow_after:
                 self.current = min(self.ceiling, self.current * 2)
                 self._successes = 0
+                self._probing = True
 
     def shrink(self, sent_limit: int | None) -> int | None:
         """The halved limit after a 504, or None when already at 1 (plain retry then)."""
         effective = min(sent_limit if sent_limit is not None else self.current, self.ceiling)
+        if self._probing:
+            self._probing = False
+            self.grow_after = min(MAX_GROW_AFTER, self.grow_after * 2)
         if effective <= 1:
             return None
         self.current = max(1, effective // 2)
