@@ -16,6 +16,7 @@ from confluence_rag.settings import Settings
 pytest_plugins = [
     "tests.plugins.emulator",
     "tests.plugins.postgres",
+    "tests.plugins.store",
 ]
 
 

@@ -1,0 +1,432 @@
+"""The store contract: records and the abstract ``Store`` every backend implements.
+
+SQLite (``sqlite.py``) and PostgreSQL (``postgres.py``) implement the same methods with the same
+meaning, and one contract test suite (``tests/store/``) runs against both. Everything here is
+async; a backend keeps blocking work off the event loop.
+
+Identity rules the contract fixes:
+
+- A source id is chosen by the caller (readable, e.g. ``example.atlassian.net:DEV+OPS``).
+- A page is keyed by ``(source_id, confluence_page_id)``; its public key is
+  ``page_key(source_id, confluence_page_id)`` = ``"{source_id}:{confluence_page_id}"``. It stays
+  the same across re-crawls, purges and database rebuilds, so an assistant can keep it.
+- Chunk and code-example ids are integers private to one database: they change whenever a
+  page's content is rewritten.
+
+Search indexes (full text, vectors) only ever surface chunks of live pages: ``fetch_chunks``
+re-validates through SQL, so no cache can return a soft-deleted or purged page.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import numpy as np
+
+from confluence_rag.content.models import Document
+from confluence_rag.errors import InvalidInput
+from confluence_rag.index.models import Chunk
+from confluence_rag.search.models import SearchFilters
+
+SyncStatus = Literal["active", "syncing", "error", "paused"]
+JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+ACTIVE_JOB_STATUSES: tuple[str, ...] = ("queued", "running")
+
+
+def page_key(source_id: str, confluence_page_id: str) -> str:
+    """The public, stable key of a stored page."""
+    return f"{source_id}:{confluence_page_id}"
+
+
+def split_page_key(key: str) -> tuple[str, str]:
+    """``(source_id, confluence_page_id)`` of a page key; ``InvalidInput`` if it is not one."""
+    source_id, sep, page_id = str(key).rpartition(":")
+    if not sep or not source_id or not page_id:
+        raise InvalidInput(
+            f"{key!r} is not a page key; expected '<source id>:<confluence page id>'",
+            details={"page_key": str(key)},
+        )
+    return source_id, page_id
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One Confluence site + spaces. ``page_count``/``chunk_count`` are filled by the store on
+    read (live pages only) and ignored on write."""
+
+    id: str
+    site_url: str
+    flavour: str = "cloud"  # cloud | datacenter
+    space_keys: tuple[str, ...] = ()
+    space_names: Mapping[str, str] = field(default_factory=dict)
+    title: str = ""
+    user_email: str | None = None
+    auth_kind: str = "basic"  # basic (email + API token) | bearer (personal access token)
+    knowledge_type: str = "technical"
+    tags: tuple[str, ...] = ()
+    page_types: tuple[str, ...] = ("page", "blogpost")
+    skip_rules: Mapping[str, Any] = field(default_factory=dict)
+    max_pages: int | None = None
+    sync_frequency_hours: float = 24.0
+    paused: bool = False
+    last_sync_at: datetime | None = None
+    sync_status: str = "active"  # SyncStatus
+    sync_error: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    page_count: int = 0
+    chunk_count: int = 0
+
+
+#: Fields ``update_source`` accepts.
+SOURCE_UPDATABLE: frozenset[str] = frozenset(
+    {
+        "title",
+        "site_url",
+        "flavour",
+        "space_keys",
+        "space_names",
+        "user_email",
+        "auth_kind",
+        "knowledge_type",
+        "tags",
+        "page_types",
+        "skip_rules",
+        "max_pages",
+        "sync_frequency_hours",
+        "paused",
+        "last_sync_at",
+        "sync_status",
+        "sync_error",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PageRecord:
+    """A stored page. ``markdown`` is ``None`` in listings (``list_pages``) to keep them light."""
+
+    id: int  # database row id (private)
+    key: str  # page_key(source_id, confluence_page_id): public and stable
+    source_id: str
+    confluence_page_id: str
+    space_key: str
+    type: str
+    status: str
+    title: str
+    version: int
+    url: str
+    breadcrumb: str
+    ancestors: tuple[tuple[str, str], ...]
+    labels: tuple[str, ...]
+    author: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    markdown: str | None
+    is_deleted: bool
+    deleted_at: datetime | None
+    indexed_at: datetime | None
+    chunk_count: int = 0
+    code_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    """A chunk joined with its (live) page: everything a search hit shows."""
+
+    chunk_id: int
+    page_id: int
+    page_key: str
+    ordinal: int
+    heading_path: tuple[str, ...]
+    text: str
+    content_hash: str
+    token_count: int
+    source_id: str
+    confluence_page_id: str
+    space_key: str
+    page_type: str
+    title: str
+    url: str
+    breadcrumb: str
+    labels: tuple[str, ...]
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRow:
+    """A code example joined with its (live) page."""
+
+    code_id: int
+    page_id: int
+    page_key: str
+    ordinal: int
+    language: str
+    code: str
+    line_count: int
+    heading_path: tuple[str, ...]
+    caption: str
+    source_id: str
+    confluence_page_id: str
+    space_key: str
+    page_type: str
+    title: str
+    url: str
+    breadcrumb: str
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What ``write_page`` did.
+
+    ``chunks_reused`` counts new chunks whose content hash the page already had (their stored
+    embedding was unchanged); ``unchanged`` means the same version with the same chunks was
+    already stored, so only metadata was refreshed.
+    """
+
+    page_id: int
+    page_key: str
+    created: bool
+    unchanged: bool
+    undeleted: bool
+    chunks_written: int
+    chunks_reused: int
+    chunks_removed: int
+    code_examples: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A crawl or sync job: its id is the ``progress_id`` clients poll."""
+
+    id: str
+    source_id: str
+    kind: str  # crawl | sync
+    status: str = "queued"  # JobStatus
+    stage: str = "queued"
+    percent: float = 0.0
+    counters: Mapping[str, int] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    error: str | None = None
+    checkpoint: Mapping[str, Any] = field(default_factory=dict)
+    result: Mapping[str, Any] = field(default_factory=dict)
+    cancel_requested: bool = False
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+#: Fields ``update_job`` accepts.
+JOB_UPDATABLE: frozenset[str] = frozenset(
+    {
+        "status",
+        "stage",
+        "percent",
+        "counters",
+        "log",
+        "error",
+        "checkpoint",
+        "result",
+        "cancel_requested",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+        "lease_owner",
+        "lease_expires_at",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexModel:
+    """The embedding model that built the index."""
+
+    model_id: str
+    dimension: int
+
+
+Scored = list[tuple[int, float]]
+
+
+class Store(ABC):
+    """The persistence contract. Use as ``async with store:`` or ``open()`` / ``close()``."""
+
+    # --- lifecycle ------------------------------------------------------------------------
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and migrate the schema to head. Idempotent."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections and threads. Idempotent."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- index identity -------------------------------------------------------------------
+    @abstractmethod
+    async def ensure_index_model(self, model_id: str, dimension: int) -> None:
+        """Record the model on first call; ``IndexModelMismatch`` if another built the index."""
+
+    @abstractmethod
+    async def get_index_model(self) -> IndexModel | None:
+        """The model that built the index, or ``None`` before anything was indexed."""
+
+    # --- sources --------------------------------------------------------------------------
+    @abstractmethod
+    async def create_source(self, source: SourceRecord) -> None:
+        """Insert a source; ``Conflict`` if the id exists."""
+
+    @abstractmethod
+    async def get_source(self, source_id: str) -> SourceRecord:
+        """The source with live page/chunk counts; ``SourceNotFound``."""
+
+    @abstractmethod
+    async def list_sources(self) -> list[SourceRecord]:
+        """Every source (by creation time) with live page/chunk counts."""
+
+    @abstractmethod
+    async def update_source(self, source_id: str, **fields: Any) -> None:
+        """Change fields in ``SOURCE_UPDATABLE``; ``InvalidInput`` for others;
+        ``SourceNotFound``."""
+
+    @abstractmethod
+    async def delete_source(self, source_id: str) -> None:
+        """Remove the source, its pages, chunks, code examples and credentials, in small
+        batches (other writes interleave); its active jobs end ``cancelled``. Its pages stop
+        appearing in search at once. ``SourceNotFound``."""
+
+    @abstractmethod
+    async def put_credentials(self, source_id: str, ciphertext: bytes) -> None:
+        """Store (replace) the encrypted credentials; ``SourceNotFound``."""
+
+    @abstractmethod
+    async def get_credentials(self, source_id: str) -> bytes:
+        """The encrypted credentials; ``NotFound`` if none were stored."""
+
+    # --- pages ----------------------------------------------------------------------------
+    @abstractmethod
+    async def page_versions(self, source_id: str) -> dict[str, tuple[int, bool]]:
+        """``confluence_page_id -> (version, is_deleted)`` for every stored page of a source."""
+
+    @abstractmethod
+    async def embeddings_for_hashes(
+        self, source_id: str | None, hashes: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Stored vectors by content hash (within ``source_id`` if given), to skip embedding."""
+
+    @abstractmethod
+    async def write_page(
+        self,
+        source_id: str,
+        document: Document,
+        chunks: Sequence[Chunk],
+        embeddings: Sequence[np.ndarray] | np.ndarray,
+    ) -> WriteResult:
+        """Upsert a page with its chunks, vectors, code examples and labels in ONE transaction.
+
+        Keyed by ``(source_id, document.page_id)``; writing the same version twice leaves the
+        same state. A soft-deleted page is restored. ``SourceNotFound``; ``InvalidInput`` if
+        chunks and vectors disagree; ``IndexModelMismatch`` if a vector has the wrong dimension
+        or no model was recorded (``ensure_index_model`` first).
+        """
+
+    @abstractmethod
+    async def soft_delete_pages(
+        self, source_id: str, confluence_page_ids: Sequence[str], when: datetime
+    ) -> int:
+        """Mark pages deleted (hidden from search at once); returns how many changed."""
+
+    @abstractmethod
+    async def restore_pages(self, source_id: str, confluence_page_ids: Sequence[str]) -> int:
+        """Undo a soft delete; returns how many changed."""
+
+    @abstractmethod
+    async def purge_deleted(self, older_than: datetime) -> int:
+        """Remove pages soft-deleted before ``older_than`` for good; returns how many."""
+
+    @abstractmethod
+    async def get_page(self, key: str) -> PageRecord:
+        """A live or soft-deleted page with its Markdown; ``PageNotFound``."""
+
+    @abstractmethod
+    async def list_pages(
+        self,
+        source_id: str,
+        space: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        include_deleted: bool = False,
+    ) -> list[PageRecord]:
+        """Pages of a source by title (``markdown`` is None); ``SourceNotFound``."""
+
+    @abstractmethod
+    async def count_pages(self, source_id: str, space: str | None = None) -> int:
+        """Live pages of a source (for paging through ``list_pages``)."""
+
+    # --- search primitives ----------------------------------------------------------------
+    @abstractmethod
+    async def keyword_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
+        """Chunk ids by full-text relevance (higher is better), best first. User text never
+        raises a syntax error; a query with no searchable word gives ``[]``."""
+
+    @abstractmethod
+    async def vector_candidates(
+        self, vector: np.ndarray, filters: SearchFilters, limit: int
+    ) -> Scored:
+        """Chunk ids by cosine similarity, best first; filters applied before the top-k cut.
+        ``IndexModelMismatch`` if the vector's dimension is not the index's."""
+
+    @abstractmethod
+    async def fetch_chunks(self, ids: Sequence[int]) -> list[ChunkRow]:
+        """Chunks of live pages, in the order of ``ids``; missing or deleted ids are dropped."""
+
+    @abstractmethod
+    async def code_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
+        """Code example ids by full-text relevance over code + caption + heading + title;
+        ``filters.language`` restricts the language."""
+
+    @abstractmethod
+    async def fetch_code(self, ids: Sequence[int]) -> list[CodeRow]:
+        """Code examples of live pages, in the order of ``ids``."""
+
+    # --- jobs -----------------------------------------------------------------------------
+    @abstractmethod
+    async def create_job(self, job: JobRecord) -> None:
+        """Insert a job; ``Conflict`` if the id exists."""
+
+    @abstractmethod
+    async def get_job(self, job_id: str) -> JobRecord:
+        """``JobNotFound``."""
+
+    @abstractmethod
+    async def update_job(self, job_id: str, **fields: Any) -> None:
+        """Change fields in ``JOB_UPDATABLE``; ``InvalidInput`` for others; ``JobNotFound``."""
+
+    @abstractmethod
+    async def list_jobs(
+        self, active_only: bool = True, source_id: str | None = None, limit: int = 100
+    ) -> list[JobRecord]:
+        """Jobs, newest first; ``active_only`` keeps queued and running ones."""
+
+    @abstractmethod
+    async def running_job_for_source(self, source_id: str) -> JobRecord | None:
+        """The queued or running job of a source, if any."""

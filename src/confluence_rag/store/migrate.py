@@ -1,0 +1,67 @@
+"""Run the Alembic migrations from code: no alembic.ini, works from any working directory.
+
+    upgrade("sqlite:////path/to/index.sqlite3")           # to head
+    downgrade("sqlite:////path/to/index.sqlite3", "base")
+
+The same revision chain serves SQLite and PostgreSQL; revisions branch on the dialect where the
+two differ. Synchronous (Alembic is): async callers run these in a thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, pool
+from sqlalchemy.exc import SQLAlchemyError
+
+from confluence_rag.errors import StoreError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # "%" is ConfigParser interpolation syntax: a password containing it must be escaped.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at ``url`` up to ``revision``; ``StoreError`` if that fails."""
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database migration to {revision} failed: {exc}") from exc
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Migrate the database at ``url`` down to ``revision`` (``"base"`` drops everything)."""
+    try:
+        command.downgrade(alembic_config(url), revision)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database migration to {revision} failed: {exc}") from exc
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    if head is None:
+        raise StoreError("no migrations found")
+    return head
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database at ``url`` is at (``None``: never migrated)."""
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the schema revision: {exc}") from exc
+    finally:
+        engine.dispose()

@@ -1,0 +1,392 @@
+"""The SQLite store: one file, WAL, FTS5 for keywords, numpy for vectors.
+
+The async methods hand work to ``SQLiteThreads`` (one writer thread, a few reader threads); the
+SQL itself lives in ``sqlite_records`` (sources, credentials, jobs, index identity),
+``sqlite_pages`` (page writes and deletes) and ``sqlite_search`` (search reads), and the
+in-memory vector matrix in ``sqlite_vectors`` / ``vector_index``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from confluence_rag.content.models import Document
+from confluence_rag.errors import IndexModelMismatch, InvalidInput, PageNotFound
+from confluence_rag.index.models import Chunk
+from confluence_rag.search.models import SearchFilters
+from confluence_rag.store import sqlite_pages as pages_sql
+from confluence_rag.store import sqlite_records as records_sql
+from confluence_rag.store import sqlite_search as search_sql
+from confluence_rag.store.base import (
+    ChunkRow,
+    CodeRow,
+    IndexModel,
+    JobRecord,
+    PageRecord,
+    Scored,
+    SourceRecord,
+    Store,
+    WriteResult,
+    split_page_key,
+)
+from confluence_rag.store.migrate import upgrade
+from confluence_rag.store.sqlite_conn import READERS, SQLiteThreads
+from confluence_rag.store.sqlite_rows import db_time, page_from_row
+from confluence_rag.store.sqlite_vectors import VectorDelta, VectorSync
+
+T = TypeVar("T")
+
+# delete_source / purge remove this many pages per transaction, so other writes (a crawl of
+# another source, job heartbeats) get the writer between batches.
+DELETE_BATCH_PAGES = 200
+
+_PAGE_COUNTS = (
+    "(SELECT count(*) FROM chunks c WHERE c.page_id = p.id) AS chunk_count, "
+    "(SELECT count(*) FROM code_examples e WHERE e.page_id = p.id) AS code_count"
+)
+_PAGE_LIST_COLUMNS = (
+    "p.id, p.source_id, p.confluence_page_id, p.space_key, p.type, p.status, p.title, "
+    "p.confluence_version, p.url, p.breadcrumb, p.ancestors, p.labels, p.author, p.created_at, "
+    "p.updated_at, p.is_deleted, p.deleted_at, p.indexed_at"
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SQLiteStore(Store):
+    """``Store`` on one SQLite file (created with its directory on ``open()``)."""
+
+    def __init__(self, path: Path, *, readers: int = READERS) -> None:
+        self.path = Path(path)
+        self._threads = SQLiteThreads(self.path, readers=readers)
+        self._vectors = VectorSync()
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._threads.is_open:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(upgrade, self.url)
+        self._threads.start()
+        # Switch to WAL now (it persists in the file) rather than on the first write.
+        await self._threads.write(lambda conn: None)
+
+    async def close(self) -> None:
+        if not self._threads.is_open:
+            return
+        await asyncio.to_thread(self._threads.stop)
+        self._vectors.reset()
+
+    async def _write_indexed(self, fn: Any, *args: Any) -> Any:
+        """A write whose transaction returns ``(value, VectorDelta | None)``: the delta is
+        applied to the matrix on the writer thread right after COMMIT, before the next write."""
+
+        value, _ = await self._threads.write(fn, *args, after=self._apply_delta)
+        return value
+
+    def _apply_delta(self, outcome: tuple[Any, VectorDelta | None]) -> None:
+        if outcome[1] is not None:
+            self._vectors.apply(outcome[1])
+
+    # --- index identity -------------------------------------------------------------------
+    async def ensure_index_model(self, model_id: str, dimension: int) -> None:
+        def reset_if_changed(changed: bool) -> None:
+            if changed:
+                self._vectors.reset()
+
+        await self._threads.write(
+            records_sql.ensure_index_model,
+            model_id,
+            int(dimension),
+            str(self.path),
+            after=reset_if_changed,
+        )
+
+    async def get_index_model(self) -> IndexModel | None:
+        return await self._threads.read(records_sql.get_index_model)
+
+    # --- sources --------------------------------------------------------------------------
+    async def create_source(self, source: SourceRecord) -> None:
+        await self._threads.write(records_sql.create_source, source)
+
+    async def get_source(self, source_id: str) -> SourceRecord:
+        return await self._threads.read(records_sql.get_source, source_id)
+
+    async def list_sources(self) -> list[SourceRecord]:
+        return await self._threads.read(records_sql.list_sources)
+
+    async def update_source(self, source_id: str, **fields: Any) -> None:
+        await self._threads.write(records_sql.update_source, source_id, fields)
+
+    async def delete_source(self, source_id: str) -> None:
+        # 1. Hide everything at once: pages soft-deleted (out of the matrix and of filtered
+        #    searches), active jobs cancelled. One short transaction.
+        await self._write_indexed(self._hide_source, source_id)
+        # 2. Remove pages in small transactions.
+        while await self._threads.write(self._delete_some_pages, source_id):
+            pass
+        # 3. The source row (credentials cascade).
+        await self._threads.write(
+            lambda conn: conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+        )
+
+    @staticmethod
+    def _hide_source(conn: Any, source_id: str) -> tuple[None, VectorDelta | None]:
+        pages_sql.require_source(conn, source_id)
+        records_sql.cancel_active_jobs(conn, source_id, "the source was deleted")
+        page_ids = [
+            int(row[0])
+            for row in conn.execute(
+                "SELECT id FROM pages WHERE source_id = ? AND is_deleted = 0", (source_id,)
+            )
+        ]
+        if not page_ids:
+            return None, None
+        old_gen, new_gen = pages_sql.bump_generation(conn)
+        conn.execute(
+            "UPDATE pages SET is_deleted = 1, deleted_at = ? WHERE source_id = ? "
+            "AND is_deleted = 0",
+            (db_time(_now()), source_id),
+        )
+        return None, VectorDelta(old_gen, new_gen, remove_pages=page_ids)
+
+    @staticmethod
+    def _delete_some_pages(conn: Any, source_id: str) -> int:
+        ids = [
+            int(row[0])
+            for row in conn.execute(
+                "SELECT id FROM pages WHERE source_id = ? LIMIT ?", (source_id, DELETE_BATCH_PAGES)
+            )
+        ]
+        return pages_sql.delete_pages_batch(conn, ids) if ids else 0
+
+    async def put_credentials(self, source_id: str, ciphertext: bytes) -> None:
+        await self._threads.write(records_sql.put_credentials, source_id, ciphertext)
+
+    async def get_credentials(self, source_id: str) -> bytes:
+        return await self._threads.read(records_sql.get_credentials, source_id)
+
+    # --- pages ----------------------------------------------------------------------------
+    async def page_versions(self, source_id: str) -> dict[str, tuple[int, bool]]:
+        def read(conn: Any) -> dict[str, tuple[int, bool]]:
+            records_sql.get_source(conn, source_id)
+            rows = conn.execute(
+                "SELECT confluence_page_id, confluence_version, is_deleted FROM pages "
+                "WHERE source_id = ?",
+                (source_id,),
+            )
+            return {row[0]: (int(row[1]), bool(row[2])) for row in rows}
+
+        return await self._threads.read(read)
+
+    async def embeddings_for_hashes(
+        self, source_id: str | None, hashes: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        wanted = list(dict.fromkeys(hashes))
+        if not wanted:
+            return {}
+
+        def read(conn: Any) -> dict[str, np.ndarray]:
+            found: dict[str, np.ndarray] = {}
+            for batch in pages_sql.batched(wanted):
+                m = pages_sql.marks(len(batch))
+                if source_id is None:
+                    sql = f"SELECT content_hash, embedding FROM chunks WHERE content_hash IN ({m})"
+                    params: list[Any] = batch
+                else:
+                    sql = (
+                        "SELECT c.content_hash, c.embedding FROM chunks c JOIN pages p "
+                        f"ON p.id = c.page_id WHERE p.source_id = ? AND c.content_hash IN ({m})"
+                    )
+                    params = [source_id, *batch]
+                for digest, blob in conn.execute(sql, params):
+                    if digest not in found:
+                        found[digest] = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+            return found
+
+        return await self._threads.read(read)
+
+    async def write_page(
+        self,
+        source_id: str,
+        document: Document,
+        chunks: Sequence[Chunk],
+        embeddings: Sequence[np.ndarray] | np.ndarray,
+    ) -> WriteResult:
+        chunks = list(chunks)
+        matrix = pages_sql.as_matrix(embeddings, len(chunks))
+        ordinals = [chunk.ordinal for chunk in chunks]
+        if len(set(ordinals)) != len(ordinals):
+            raise InvalidInput(f"chunks of page {document.page_id} repeat an ordinal")
+        if any(chunk.page_id != document.page_id for chunk in chunks):
+            raise InvalidInput(f"chunks given with page {document.page_id} belong to another page")
+        result: WriteResult = await self._write_indexed(
+            pages_sql.write_page, source_id, document, chunks, matrix, _now()
+        )
+        return result
+
+    async def soft_delete_pages(
+        self, source_id: str, confluence_page_ids: Sequence[str], when: datetime
+    ) -> int:
+        count: int = await self._write_indexed(
+            pages_sql.soft_delete_pages, source_id, list(confluence_page_ids), when
+        )
+        return count
+
+    async def restore_pages(self, source_id: str, confluence_page_ids: Sequence[str]) -> int:
+        count: int = await self._write_indexed(
+            pages_sql.restore_pages, source_id, list(confluence_page_ids)
+        )
+        return count
+
+    async def purge_deleted(self, older_than: datetime) -> int:
+        cutoff = db_time(older_than)
+
+        def purge_some(conn: Any) -> int:
+            ids = [
+                int(row[0])
+                for row in conn.execute(
+                    "SELECT id FROM pages WHERE is_deleted = 1 AND deleted_at < ? LIMIT ?",
+                    (cutoff, DELETE_BATCH_PAGES),
+                )
+            ]
+            return pages_sql.delete_pages_batch(conn, ids) if ids else 0
+
+        total = 0
+        while removed := await self._threads.write(purge_some):
+            total += removed
+        return total
+
+    async def get_page(self, key: str) -> PageRecord:
+        source_id, confluence_page_id = split_page_key(key)
+
+        def read(conn: Any) -> PageRecord:
+            row = conn.execute(
+                f"SELECT p.*, {_PAGE_COUNTS} FROM pages p "
+                "WHERE p.source_id = ? AND p.confluence_page_id = ?",
+                (source_id, confluence_page_id),
+            ).fetchone()
+            if row is None:
+                raise PageNotFound(f"no page {key!r}", details={"page_key": key})
+            return page_from_row(row)
+
+        return await self._threads.read(read)
+
+    async def list_pages(
+        self,
+        source_id: str,
+        space: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        include_deleted: bool = False,
+    ) -> list[PageRecord]:
+        if limit < 0 or offset < 0:
+            raise InvalidInput("limit and offset must be 0 or more")
+
+        def read(conn: Any) -> list[PageRecord]:
+            records_sql.get_source(conn, source_id)
+            where, params = "p.source_id = ?", [source_id]
+            if space is not None:
+                where += " AND p.space_key = ?"
+                params.append(space)
+            if not include_deleted:
+                where += " AND p.is_deleted = 0"
+            rows = conn.execute(
+                f"SELECT {_PAGE_LIST_COLUMNS}, {_PAGE_COUNTS} FROM pages p WHERE {where} "
+                "ORDER BY p.title COLLATE NOCASE, p.id LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+            return [page_from_row(row) for row in rows]
+
+        return await self._threads.read(read)
+
+    async def count_pages(self, source_id: str, space: str | None = None) -> int:
+        def read(conn: Any) -> int:
+            records_sql.get_source(conn, source_id)
+            sql = "SELECT count(*) FROM pages WHERE source_id = ? AND is_deleted = 0"
+            params = [source_id]
+            if space is not None:
+                sql += " AND space_key = ?"
+                params.append(space)
+            return int(conn.execute(sql, params).fetchone()[0])
+
+        return await self._threads.read(read)
+
+    # --- search primitives ----------------------------------------------------------------
+    async def keyword_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
+        return await self._threads.read(search_sql.keyword_candidates, query, filters, limit)
+
+    async def vector_candidates(
+        self, vector: np.ndarray, filters: SearchFilters, limit: int
+    ) -> Scored:
+        query = np.asarray(vector, dtype=np.float32)
+        if query.ndim != 1 or not np.isfinite(query).all():
+            raise InvalidInput(f"a query vector must be 1-D and finite, got shape {query.shape}")
+        return await self._threads.read(partial(self._vector_search, query, filters, limit))
+
+    def _vector_search(
+        self, query: np.ndarray, filters: SearchFilters, limit: int, conn: Any
+    ) -> Scored:
+        index = self._vectors.refresh(conn)
+        if index is None:
+            return []  # nothing was ever indexed
+        if query.shape[0] != index.dimension:
+            model = records_sql.get_index_model(conn)
+            name = model.model_id if model else "?"
+            raise IndexModelMismatch(
+                f"the query vector has {query.shape[0]} dimensions but this index was built "
+                f"by {name!r} with {index.dimension}: search with the model that built it, "
+                "or rebuild the index with the new one",
+                details={"index_dimension": index.dimension, "got": int(query.shape[0])},
+            )
+        allowed = (
+            search_sql.allowed_pages(conn, filters)
+            if search_sql.has_page_filters(filters)
+            else None
+        )
+        return index.search(query, limit, allowed)
+
+    async def fetch_chunks(self, ids: Sequence[int]) -> list[ChunkRow]:
+        if not ids:
+            return []
+        return await self._threads.read(search_sql.fetch_chunks, list(ids))
+
+    async def code_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
+        return await self._threads.read(search_sql.code_candidates, query, filters, limit)
+
+    async def fetch_code(self, ids: Sequence[int]) -> list[CodeRow]:
+        if not ids:
+            return []
+        return await self._threads.read(search_sql.fetch_code, list(ids))
+
+    # --- jobs -----------------------------------------------------------------------------
+    async def create_job(self, job: JobRecord) -> None:
+        await self._threads.write(records_sql.create_job, job)
+
+    async def get_job(self, job_id: str) -> JobRecord:
+        return await self._threads.read(records_sql.get_job, job_id)
+
+    async def update_job(self, job_id: str, **fields: Any) -> None:
+        await self._threads.write(records_sql.update_job, job_id, fields)
+
+    async def list_jobs(
+        self, active_only: bool = True, source_id: str | None = None, limit: int = 100
+    ) -> list[JobRecord]:
+        return await self._threads.read(records_sql.list_jobs, active_only, source_id, limit)
+
+    async def running_job_for_source(self, source_id: str) -> JobRecord | None:
+        jobs = await self.list_jobs(active_only=True, source_id=source_id, limit=1)
+        return jobs[0] if jobs else None

@@ -1,0 +1,151 @@
+"""Search reads on SQLite: FTS5 keyword candidates, filters, and fetching hits by id.
+
+All functions take a reader connection. bm25() in FTS5 returns "more negative is better"; we
+return its negation so every retriever reports "higher is better".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from confluence_rag.search.models import SearchFilters
+from confluence_rag.store.base import ChunkRow, CodeRow
+from confluence_rag.store.query_terms import fts5_match, query_terms
+from confluence_rag.store.sqlite_pages import batched, marks
+from confluence_rag.store.sqlite_rows import (
+    CHUNK_COLUMNS,
+    CODE_COLUMNS,
+    chunk_from_row,
+    code_from_row,
+    db_time,
+    normalise_labels,
+)
+
+# Column weights for bm25 over (title, heading, text): a word in the page title says more
+# about a chunk than one in its heading path, which says more than one in the body.
+CHUNK_FTS_WEIGHTS = (3.0, 2.0, 1.0)
+# (code, context): the caption/heading/title around a code block describe what it does.
+CODE_FTS_WEIGHTS = (1.0, 2.0)
+
+
+def has_page_filters(filters: SearchFilters) -> bool:
+    return bool(
+        filters.source_id
+        or filters.spaces
+        or filters.labels
+        or filters.page_types
+        or filters.updated_after
+    )
+
+
+def page_filter_sql(filters: SearchFilters, alias: str = "p") -> tuple[str, list[Any]]:
+    """A WHERE fragment over ``pages AS alias``: live pages matching every filter given.
+
+    Several spaces / types / labels are alternatives (any of them); different filters combine
+    (all of them). Labels compare in lower case, as stored.
+    """
+    clauses = [f"{alias}.is_deleted = 0"]
+    params: list[Any] = []
+    if filters.source_id:
+        clauses.append(f"{alias}.source_id = ?")
+        params.append(filters.source_id)
+    if filters.spaces:
+        clauses.append(f"{alias}.space_key IN ({marks(len(filters.spaces))})")
+        params.extend(filters.spaces)
+    if filters.page_types:
+        clauses.append(f"{alias}.type IN ({marks(len(filters.page_types))})")
+        params.extend(filters.page_types)
+    if filters.updated_after is not None:
+        clauses.append(f"{alias}.updated_at > ?")
+        params.append(db_time(filters.updated_after))
+    labels = normalise_labels(filters.labels)
+    if labels:
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM page_labels l WHERE l.page_id = {alias}.id "
+            f"AND l.label IN ({marks(len(labels))}))"
+        )
+        params.extend(labels)
+    return " AND ".join(clauses), params
+
+
+def keyword_candidates(
+    conn: sqlite3.Connection, query: str, filters: SearchFilters, limit: int
+) -> list[tuple[int, float]]:
+    match = fts5_match(query_terms(query))
+    if not match or limit <= 0:
+        return []
+    weights = ", ".join(str(w) for w in CHUNK_FTS_WEIGHTS)
+    if has_page_filters(filters):
+        where, params = page_filter_sql(filters)
+        sql = (
+            f"SELECT f.rowid, bm25(chunks_fts, {weights}) AS rank FROM chunks_fts f "
+            "JOIN chunks c ON c.id = f.rowid JOIN pages p ON p.id = c.page_id "
+            f"WHERE chunks_fts MATCH ? AND {where} ORDER BY rank LIMIT ?"
+        )
+        rows = conn.execute(sql, [match, *params, limit])
+    else:
+        # chunks_fts only holds live pages' chunks, so no join is needed here.
+        rows = conn.execute(
+            f"SELECT rowid, bm25(chunks_fts, {weights}) AS rank FROM chunks_fts "
+            "WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+            (match, limit),
+        )
+    return [(int(row[0]), -float(row[1])) for row in rows]
+
+
+def code_candidates(
+    conn: sqlite3.Connection, query: str, filters: SearchFilters, limit: int
+) -> list[tuple[int, float]]:
+    match = fts5_match(query_terms(query))
+    if not match or limit <= 0:
+        return []
+    weights = ", ".join(str(w) for w in CODE_FTS_WEIGHTS)
+    where, params = page_filter_sql(filters)
+    if filters.language:
+        where += " AND e.language = ?"
+        params.append(filters.language.strip().lower())
+    sql = (
+        f"SELECT f.rowid, bm25(code_fts, {weights}) AS rank FROM code_fts f "
+        "JOIN code_examples e ON e.id = f.rowid JOIN pages p ON p.id = e.page_id "
+        f"WHERE code_fts MATCH ? AND {where} ORDER BY rank LIMIT ?"
+    )
+    return [(int(row[0]), -float(row[1])) for row in conn.execute(sql, [match, *params, limit])]
+
+
+def allowed_pages(conn: sqlite3.Connection, filters: SearchFilters) -> np.ndarray:
+    """Ids of live pages matching the filters (the vector search mask)."""
+    where, params = page_filter_sql(filters)
+    rows = conn.execute(f"SELECT p.id FROM pages p WHERE {where}", params)
+    return np.fromiter((int(row[0]) for row in rows), dtype=np.int64)
+
+
+def fetch_chunks(conn: sqlite3.Connection, ids: Sequence[int]) -> list[ChunkRow]:
+    found: dict[int, ChunkRow] = {}
+    for batch in batched([int(i) for i in ids]):
+        rows = conn.execute(
+            f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN pages p ON p.id = c.page_id "
+            f"WHERE c.id IN ({marks(len(batch))}) AND p.is_deleted = 0",
+            batch,
+        )
+        for row in rows:
+            chunk = chunk_from_row(row)
+            found[chunk.chunk_id] = chunk
+    return [found[int(i)] for i in dict.fromkeys(ids) if int(i) in found]
+
+
+def fetch_code(conn: sqlite3.Connection, ids: Sequence[int]) -> list[CodeRow]:
+    found: dict[int, CodeRow] = {}
+    for batch in batched([int(i) for i in ids]):
+        rows = conn.execute(
+            f"SELECT {CODE_COLUMNS} FROM code_examples e JOIN pages p ON p.id = e.page_id "
+            f"WHERE e.id IN ({marks(len(batch))}) AND p.is_deleted = 0",
+            batch,
+        )
+        for row in rows:
+            code = code_from_row(row)
+            found[code.code_id] = code
+    return [found[int(i)] for i in dict.fromkeys(ids) if int(i) in found]

@@ -1,0 +1,136 @@
+"""Exact cosine search over an in-memory float32 matrix (numpy), kept in step with writes.
+
+The matrix is a cache of the ``chunks.embedding`` BLOBs of live pages (SQL is the source of
+truth). Rows are kept dense: a removed row is filled by the last one (swap-remove), so a page
+rewrite costs O(chunks of the page), never a copy of the matrix. Growth doubles the capacity.
+
+Exact search (one matrix-vector product + ``argpartition``) takes a few ms for 100k x 384 on this
+machine and has perfect recall; an approximate index would only pay off far beyond that size.
+
+Thread safety: every method takes the instance lock, so the writer thread can apply deltas while
+reader threads search.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+_INITIAL_CAPACITY = 1024
+
+
+class VectorIndex:
+    """Chunk id -> unit vector (plus the chunk's page id, for filtering)."""
+
+    def __init__(self, dimension: int) -> None:
+        self.dimension = dimension
+        self._lock = threading.Lock()
+        self._matrix = np.zeros((_INITIAL_CAPACITY, dimension), dtype=np.float32)
+        self._ids = np.zeros(_INITIAL_CAPACITY, dtype=np.int64)
+        self._pages = np.zeros(_INITIAL_CAPACITY, dtype=np.int64)
+        self._row: dict[int, int] = {}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, chunk_id: object) -> bool:
+        return chunk_id in self._row
+
+    def ids(self) -> np.ndarray:
+        with self._lock:
+            return self._ids[: self._size].copy()
+
+    def upsert(self, ids: Sequence[int], page_ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Add or replace rows. Vectors are normalised here (a zero vector stays zero)."""
+        if len(ids) == 0:
+            return
+        raw = np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dimension)
+        norms = np.linalg.norm(raw, axis=1, keepdims=True)
+        block = (raw / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
+        with self._lock:
+            self._reserve(self._size + len(ids))
+            for chunk_id, page_id, vector in zip(ids, page_ids, block, strict=True):
+                row = self._row.get(int(chunk_id))
+                if row is None:
+                    row = self._size
+                    self._size += 1
+                    self._row[int(chunk_id)] = row
+                    self._ids[row] = chunk_id
+                self._pages[row] = page_id
+                self._matrix[row] = vector
+
+    def remove(self, ids: Iterable[int]) -> int:
+        """Remove rows by chunk id (unknown ids are ignored); returns how many were removed."""
+        removed = 0
+        with self._lock:
+            for chunk_id in ids:
+                row = self._row.pop(int(chunk_id), None)
+                if row is None:
+                    continue
+                last = self._size - 1
+                if row != last:
+                    moved = int(self._ids[last])
+                    self._matrix[row] = self._matrix[last]
+                    self._ids[row] = moved
+                    self._pages[row] = self._pages[last]
+                    self._row[moved] = row
+                self._size = last
+                removed += 1
+        return removed
+
+    def remove_pages(self, page_ids: Iterable[int]) -> int:
+        """Remove every row of these pages."""
+        wanted = np.fromiter((int(p) for p in page_ids), dtype=np.int64)
+        if wanted.size == 0:
+            return 0
+        with self._lock:
+            hit = np.isin(self._pages[: self._size], wanted)
+            doomed = self._ids[: self._size][hit].tolist()
+        return self.remove(doomed)
+
+    def search(
+        self, query: np.ndarray, limit: int, allowed_pages: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Top ``limit`` chunk ids by cosine with ``query``; ``allowed_pages`` (page ids)
+        restricts the rows considered before the cut, so a filter never starves the result."""
+        q = np.asarray(query, dtype=np.float32).reshape(self.dimension)
+        norm = float(np.linalg.norm(q))
+        if norm > 0:
+            q = q / norm
+        with self._lock:
+            n = self._size
+            if n == 0 or limit <= 0:
+                return []
+            scores = self._matrix[:n] @ q
+            if allowed_pages is not None:
+                mask = np.isin(self._pages[:n], allowed_pages)
+                scores = np.where(mask, scores, -np.inf)
+                eligible = int(mask.sum())
+            else:
+                eligible = n
+            k = min(limit, eligible)
+            if k == 0:
+                return []
+            top = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+            top = top[np.argsort(-scores[top], kind="stable")]
+            ids = self._ids[top]
+            return [
+                (int(i), float(s)) for i, s in zip(ids, scores[top], strict=True) if np.isfinite(s)
+            ]
+
+    def _reserve(self, needed: int) -> None:
+        capacity = self._ids.shape[0]
+        if needed <= capacity:
+            return
+        while capacity < needed:
+            capacity *= 2
+        matrix = np.zeros((capacity, self.dimension), dtype=np.float32)
+        matrix[: self._size] = self._matrix[: self._size]
+        ids = np.zeros(capacity, dtype=np.int64)
+        ids[: self._size] = self._ids[: self._size]
+        pages = np.zeros(capacity, dtype=np.int64)
+        pages[: self._size] = self._pages[: self._size]
+        self._matrix, self._ids, self._pages = matrix, ids, pages
