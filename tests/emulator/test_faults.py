@@ -126,6 +126,7 @@ def test_drop_closes_the_connection_mid_response(emulator_factory: EmulatorFacto
         http.get(
             "/rest/api/content/search", params={"cql": "space = DEMO", "expand": "body.storage"}
         )
+    assert [(r.status, r.fault) for r in server.state.requests] == [(200, "drop")]
     assert search_ok(server)
 
 

@@ -97,18 +97,38 @@ class _EdgeMiddleware:
         query = scope.get("query_string", b"").decode("latin-1")
         params = {k: v[-1] for k, v in parse_qs(query).items()}
         status = {"code": 0}
+        user: User | None = None
+        decision = FaultDecision()
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                state.record_request(
+                    RequestRecord(
+                        method=scope["method"],
+                        path=path,
+                        query=query,
+                        status=status["code"],
+                        account_id=user.account_id if user else None,
+                        fault=decision.kind,
+                    )
+                )
 
         async def tracking_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                record()  # before the client can see the response, so tests read a full log
             await send(message)
 
-        decision = state.faults.decide(path, body_limit=self._body_limit(path, params))
-        delay = state.config.latency_ms / 1000.0 + decision.latency_s
-        if delay:
-            await asyncio.sleep(delay)
-        user = self._authenticate(scope)
         try:
+            decision = state.faults.decide(path, body_limit=self._body_limit(path, params))
+            delay = state.config.latency_ms / 1000.0 + decision.latency_s
+            if delay:
+                await asyncio.sleep(delay)
+            user = self._authenticate(scope)
             if decision.kind is not None and decision.kind != "drop":
                 await _fault_response(decision)(scope, receive, tracking_send)
             elif user is None:
@@ -116,20 +136,16 @@ class _EdgeMiddleware:
             else:
                 scope["emulator.user"] = user
                 if decision.kind == "drop":
-                    await self._dropped(scope, receive, tracking_send)
+
+                    def before_send(code: int) -> None:
+                        status["code"] = code
+                        record()
+
+                    await self._dropped(scope, receive, tracking_send, before_send)
                 else:
                     await self.app(scope, receive, tracking_send)
         finally:
-            state.record_request(
-                RequestRecord(
-                    method=scope["method"],
-                    path=path,
-                    query=query,
-                    status=status["code"],
-                    account_id=user.account_id if user else None,
-                    fault=decision.kind,
-                )
-            )
+            record()
 
     def _body_limit(self, path: str, params: dict[str, str]) -> int | None:
         """The effective limit of a request that returns bodies (what makes a gateway time out)."""
@@ -171,7 +187,9 @@ class _EdgeMiddleware:
                           "Unauthorized")  # fmt: skip
         return json_response(body, 401, {"WWW-Authenticate": challenge})
 
-    async def _dropped(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _dropped(
+        self, scope: Scope, receive: Receive, send: Send, before_send: Callable[[int], None]
+    ) -> None:
         """Send the headers and half the body, then stop: the server closes the connection
         mid-response, as a proxy or a crashing node does."""
         start: Message | None = None
@@ -188,6 +206,7 @@ class _EdgeMiddleware:
         if start is None:
             return
         body = b"".join(chunks)
+        before_send(start["status"])
         await send(start)
         await send({"type": "http.response.body", "body": body[: len(body) // 2],
                     "more_body": True})  # fmt: skip
