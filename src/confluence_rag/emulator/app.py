@@ -33,6 +33,9 @@ from confluence_rag.emulator.records import User
 from confluence_rag.emulator.shapes import error_body
 from confluence_rag.emulator.state import EmulatorState, RequestRecord
 
+# listings whose cost grows with limit x body (the 504 budget looks only at these)
+LISTINGS = ("/content/search", "/rest/api/search", "/rest/api/content", "/child/page", "/pages")
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -148,7 +151,10 @@ class _EdgeMiddleware:
             record()
 
     def _body_limit(self, path: str, params: dict[str, str]) -> int | None:
-        """The effective limit of a request that returns bodies (what makes a gateway time out)."""
+        """The effective limit of a listing that returns bodies (what makes a gateway time out);
+        None for anything else, including one page by id."""
+        if not path.endswith(LISTINGS):
+            return None
         try:
             requested = int(params.get("limit") or DEFAULT_LIMIT)
         except ValueError:

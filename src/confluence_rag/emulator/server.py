@@ -53,7 +53,6 @@ class EmulatorServer:
         port: int = 0,
         log_level: str = "warning",
     ) -> None:
-        self.config = config
         self.state = EmulatorState(config)
         self.app = create_emulator_app(config, self.state)
         self._host = host
@@ -63,6 +62,11 @@ class EmulatorServer:
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
         self._bound_port: int | None = None
+
+    @property
+    def config(self) -> EmulatorConfig:
+        """The live configuration (``state.set_limit_caps`` changes it)."""
+        return self.state.config
 
     @property
     def port(self) -> int:

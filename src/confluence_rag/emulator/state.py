@@ -7,6 +7,7 @@ Every method is thread-safe (the server runs in a background thread while a test
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import itertools
 import re
@@ -61,7 +62,8 @@ class EmulatorState:
     """One emulated Confluence site. Build it from an EmulatorConfig; it generates its spaces."""
 
     def __init__(self, config: EmulatorConfig) -> None:
-        self.config = config
+        # a copy: tests change caps and permissions on the live site, never the caller's config
+        self.config = dataclasses.replace(config, faults=list(config.faults))
         self.zone: tzinfo = config.zone
         self._lock = threading.RLock()
         self._clock_at: datetime | None = config.start_time
