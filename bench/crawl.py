@@ -1,0 +1,180 @@
+"""Crawl benchmark: a full crawl of an emulated space vs the model alone on the same chunks.
+
+    .venv/bin/python bench/crawl.py                      # 4,000 pages, 50 ms latency, MiniLM
+    .venv/bin/python bench/crawl.py --pages 500 --latency-ms 50
+
+The emulator runs in its own process (so its memory is not counted), the crawl runs here through
+``build_services`` exactly as the CLI and API run it, with the default local model. Every text
+the crawl sends to the model is recorded; afterwards the model embeds those same texts alone, in
+batches of ``embed_batch_size``. Targets (issue #6): crawl time <= 1.2 x model-alone time, and
+peak RSS of this process <= 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, DEMO_PAT
+from confluence_rag.index.embedders import Embedder, create_embedder
+from confluence_rag.ingest.sources import NewSource
+from confluence_rag.services import build_services
+from confluence_rag.settings import Settings
+
+EMULATOR = """
+import sys
+from confluence_rag.emulator import EmulatorConfig, EmulatorServer
+config = EmulatorConfig(flavour=sys.argv[1], pages=int(sys.argv[2]), latency_ms=float(sys.argv[3]),
+                        extra_spaces={})
+server = EmulatorServer(config, port=0).start()
+print(server.site_url, flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+class RecordingEmbedder:
+    """The real embedder, plus a record of every text the crawl asked it to embed."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+        self.busy_seconds = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        started = time.perf_counter()
+        try:
+            return await self.inner.embed_documents(texts)
+        finally:
+            self.busy_seconds += time.perf_counter() - started
+
+
+class RssSampler:
+    """Peak resident memory of this process, sampled from /proc while the crawl runs."""
+
+    def __init__(self) -> None:
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak_kb = max(self.peak_kb, _rss_kb())
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_kb = max(self.peak_kb, _rss_kb())
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def run(args: argparse.Namespace) -> None:
+    emulator = subprocess.Popen(
+        [sys.executable, "-c", EMULATOR, args.flavour, str(args.pages), str(args.latency_ms)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert emulator.stdout is not None
+        site_url = emulator.stdout.readline().strip()
+        if not site_url:
+            raise SystemExit("the emulator did not start")
+        with tempfile.TemporaryDirectory(prefix="crawl-bench-") as tmp:
+            await crawl(args, site_url, Path(tmp))
+    finally:
+        if emulator.stdin is not None:
+            emulator.stdin.close()
+        emulator.wait(timeout=30)
+
+
+async def crawl(args: argparse.Namespace, site_url: str, data_dir: Path) -> None:
+    settings = Settings(data_dir=data_dir)
+    model = create_embedder(settings)
+    started = time.perf_counter()
+    await model.embed_documents(["warm up the model"])
+    print(f"model {model.model_id} loaded in {time.perf_counter() - started:.1f} s")
+    recorder = RecordingEmbedder(model)
+    cloud = args.flavour == "cloud"
+    new = NewSource(
+        confluence_url=site_url,
+        flavour=args.flavour,
+        user_email=DEMO_EMAIL if cloud else None,
+        api_token=DEMO_API_TOKEN if cloud else DEMO_PAT,
+        space_key="DEMO",
+    )
+    with RssSampler() as rss:
+        async with build_services(settings, embedder=recorder) as services:  # type: ignore[arg-type]
+            source, _ = await services.sources.add(new, start=False)
+            services.jobs.start()
+            t0 = time.perf_counter()
+            job = await services.jobs.submit(source.id)
+            job = await services.jobs.wait(job.id)
+            crawl_seconds = time.perf_counter() - t0
+    if job.status != "completed":
+        raise SystemExit(f"crawl {job.status}: {job.error}")
+    counters = job.counters
+    texts = recorder.texts
+    print(f"crawl: {counters}")
+
+    # The model alone on the very same texts, batch by batch.
+    batch = settings.embed_batch_size
+    t0 = time.perf_counter()
+    for start in range(0, len(texts), batch):
+        await model.embed_documents(texts[start : start + batch])
+    model_seconds = time.perf_counter() - t0
+    await model.aclose()
+
+    pages = counters.get("pages_processed", 0)
+    print()
+    print(f"pages listed / stored    {counters.get('pages_listed', 0)} / {pages}")
+    print(f"chunks embedded          {len(texts)}")
+    print(f"crawl total              {crawl_seconds:.1f} s")
+    print(f"model alone, same chunks {model_seconds:.1f} s")
+    print(f"ratio                    {crawl_seconds / model_seconds:.2f} x  (target <= 1.2)")
+    print(f"model busy during crawl  {recorder.busy_seconds:.1f} s")
+    print(f"pages/s                  {pages / crawl_seconds:.1f}")
+    print(f"chunks/s                 {len(texts) / crawl_seconds:.1f}")
+    print(f"peak RSS (sampled)       {rss.peak_kb / 1024:.0f} MB  (target <= 1024)")
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"peak RSS (ru_maxrss)     {maxrss / 1024:.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=4000)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--flavour", choices=("cloud", "datacenter"), default="cloud")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

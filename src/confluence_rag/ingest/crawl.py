@@ -1,0 +1,126 @@
+"""The crawl job: every page of every space of a source, through the pipeline, into the store.
+
+Stages the job reports: ``checking`` (credentials and every space, before any work),
+``processing`` (listing, converting, embedding and storing, all streaming at once),
+``finalizing``, then ``done``. A resumed crawl lists again and skips what is already stored at
+the listed version, and skips whole spaces its checkpoint records as finished.
+
+A ``sync`` job currently runs this same crawl (list everything, skip unchanged versions);
+``ingest/sync.py`` replaces it with an incremental sync (changed since the last sync, deletions)
+by registering its own handler for ``kind="sync"``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from confluence_rag.confluence.models import Page
+from confluence_rag.content.metadata import should_skip, to_document
+from confluence_rag.content.models import Document
+from confluence_rag.content.storage import ConversionContext
+from confluence_rag.index.chunking import chunk_document
+from confluence_rag.index.models import Chunk
+from confluence_rag.ingest.jobs import JobContext
+from confluence_rag.ingest.pipeline import CrawlPlan, PagePipeline, SpaceTarget
+from confluence_rag.settings import Settings
+from confluence_rag.store.base import SourceRecord, Store
+
+if TYPE_CHECKING:
+    from confluence_rag.index.embedders import Embedder
+    from confluence_rag.ingest.sources import SourceService
+
+logger = logging.getLogger(__name__)
+
+
+class CrawlJob:
+    """Job handler for ``kind="crawl"`` (and, until sync.py lands, ``"sync"``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        sources: SourceService,
+        embedder: Callable[[], Embedder],
+        settings: Settings,
+        *,
+        converter_workers: int = 1,
+    ) -> None:
+        self._store = store
+        self._sources = sources
+        self._embedder = embedder
+        self._settings = settings
+        self._converter_workers = converter_workers
+
+    async def __call__(self, context: JobContext) -> None:
+        progress = context.progress
+        source = await self._store.get_source(context.job.source_id)
+        credentials = await self._sources.credentials(source.id)
+        context.secrets.extend(credentials.auth().secrets())
+        progress.set_stage("checking")
+        progress.declare_spaces(source.space_keys)
+        progress.max_pages = source.max_pages
+        embedder = self._embedder()
+        async with self._sources.open_client(source) as client:
+            spaces = []
+            for key in source.space_keys:
+                space = await client.check_access(key)
+                spaces.append(SpaceTarget(key=key, name=space.name))
+            context.raise_if_cancelled()
+            # Loads the model if needed: before any page is fetched, so a broken model fails
+            # the job at once rather than after a long listing.
+            await self._store.ensure_index_model(embedder.model_id, embedder.dimension)
+            stored = await self._store.page_versions(source.id)
+            plan = CrawlPlan(
+                source_id=source.id,
+                spaces=tuple(spaces),
+                page_types=tuple(source.page_types),
+                max_pages=source.max_pages,
+                stored_versions=stored,
+            )
+            finished = [s.key for s in spaces if progress.is_finished(s.key)]
+            if finished:
+                progress.log(f"spaces already finished before: {', '.join(finished)}")
+            progress.log(
+                f"crawling {len(spaces)} space(s) of {source.site_url}: "
+                f"{', '.join(s.key for s in spaces)}; {len(stored)} pages already stored"
+            )
+            progress.set_stage("processing")
+            pipeline = PagePipeline(
+                plan,
+                client=client,
+                store=self._store,
+                embedder=embedder,
+                prepare=self._preparer(source, embedder, client),
+                progress=progress,
+                batch_size=self._settings.embed_batch_size,
+                converter_workers=self._converter_workers,
+            )
+            await pipeline.run()
+        progress.set_stage("finalizing")
+        counters = progress.counters()
+        if counters["pages_failed"]:
+            progress.log(f"{counters['pages_failed']} page(s) failed; see the lines above")
+
+    def _preparer(
+        self, source: SourceRecord, embedder: Embedder, client: Any
+    ) -> Callable[[Page, str], tuple[Document, list[Chunk]] | str]:
+        settings = self._settings
+        rules = dict(getattr(source, "skip_rules", None) or {})
+        skip_settings = settings.model_copy(update=rules) if rules else settings
+        context = ConversionContext(
+            base_url=client.api_base, space_names=dict(source.space_names or {})
+        )
+        target = settings.chunk_target_tokens
+        limit = min(settings.chunk_max_tokens, embedder.max_tokens)
+        count_tokens = embedder.count_tokens
+
+        def prepare(page: Page, space_name: str) -> tuple[Document, list[Chunk]] | str:
+            document = to_document(page, space_name, context)
+            reason = should_skip(page, document.markdown, skip_settings)
+            if reason:
+                return reason
+            chunks = chunk_document(document, count_tokens, target_tokens=target, max_tokens=limit)
+            return document, chunks
+
+        return prepare

@@ -1,0 +1,391 @@
+"""The streaming crawl pipeline: list -> convert + chunk -> embed -> store.
+
+Four stages joined by bounded asyncio queues, so memory holds a few dozen pages however large the
+space is, and a slow stage makes the faster ones wait instead of piling up work:
+
+    lister ──pages──> converter ──prepared pages──> embedder ──pages + vectors──> writer
+
+- The lister lists ids and versions, drops pages already stored at the listed version, and
+  fetches the rest with bodies: that is what makes a resumed or repeated crawl cheap and
+  idempotent (Confluence cursors are not durable, so resuming means listing again). A lister is
+  pluggable (``Lister``): the crawl's is ``list_all_pages``; an incremental sync brings its own.
+- Conversion and chunking are CPU work: they run in a worker thread, so the event loop keeps
+  fetching while a page is converted.
+- The embedder gathers chunks from several pages until a batch is full, looks up vectors it can
+  reuse by content hash first, and runs the model in the embedder's own executor. Embedding is
+  the bottleneck on a laptop; everything else overlaps with it.
+- The writer stores each page with its chunks in one transaction (``store.write_page``).
+
+One bad page (conversion or chunking fails) is counted and logged with its id and reason, and
+the crawl goes on. Anything systemic (Confluence unreachable, the model or the database failing)
+ends the run with that error; what was written stays written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from confluence_rag.confluence.models import IdListing, Page
+from confluence_rag.content.models import Document
+from confluence_rag.errors import ConfluenceError
+from confluence_rag.index.models import Chunk
+from confluence_rag.ingest.progress import JobProgress
+
+if TYPE_CHECKING:
+    from confluence_rag.index.embedders import Embedder
+
+logger = logging.getLogger(__name__)
+
+# Queue sizes: enough to keep the next stage busy, small enough to keep memory flat.
+PAGE_QUEUE = 32
+PREPARED_QUEUE = 32
+WRITE_QUEUE = 16
+# Recently embedded vectors kept by hash, so a chunk repeated across pages in flight (not yet
+# written, so not yet findable in the store) is not embedded twice.
+RECENT_VECTORS = 4096
+REASON_CHARS = 300
+
+
+class PageStore(Protocol):
+    """What the pipeline needs from the store."""
+
+    async def embeddings_for_hashes(
+        self, source_id: str, hashes: Sequence[str]
+    ) -> Mapping[str, np.ndarray]: ...
+
+    async def write_page(
+        self,
+        source_id: str,
+        document: Document,
+        chunks: Sequence[Chunk],
+        embeddings: np.ndarray,
+    ) -> Any: ...
+
+
+# Converts one page off the event loop: returns (document, chunks) or a skip reason.
+Preparer = Callable[[Page, str], "tuple[Document, list[Chunk]] | str"]
+
+
+# Feeds the pipeline: calls ``put`` for each page to process and ``space_listed`` per space.
+Lister = Callable[["PagePipeline"], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceTarget:
+    key: str
+    name: str
+
+
+@dataclass(slots=True)
+class CrawlPlan:
+    source_id: str
+    spaces: tuple[SpaceTarget, ...]
+    page_types: tuple[str, ...]
+    max_pages: int | None = None
+    # confluence_page_id -> (version, is_deleted) as stored when the run started
+    stored_versions: Mapping[str, tuple[int, bool]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    space: str
+    page: Page
+    document: Document
+    chunks: list[Chunk]
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class _End:
+    """Marks the end of a queue's stream."""
+
+
+_END = _End()
+
+
+class PagePipeline:
+    """One run of the four stages over a plan. ``run()`` returns when every listed page has been
+    stored, skipped or recorded as failed; it raises the first systemic error."""
+
+    def __init__(
+        self,
+        plan: CrawlPlan,
+        *,
+        client: Any,
+        store: PageStore,
+        embedder: Embedder,
+        prepare: Preparer,
+        progress: JobProgress,
+        batch_size: int = 32,
+        converter_workers: int = 1,
+        lister: Lister | None = None,
+        on_space_finished: Callable[[str], None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.client = client
+        self.progress = progress
+        self._store = store
+        self._embedder = embedder
+        self._prepare = prepare
+        self._progress = progress
+        self._workers = max(1, converter_workers)
+        self._batch_size = max(1, batch_size)
+        self._on_space_finished = on_space_finished
+        self._lister: Lister = lister or list_all_pages
+        self._pages: asyncio.Queue[tuple[str, Page] | _End] = asyncio.Queue(PAGE_QUEUE)
+        self._prepared: asyncio.Queue[_Prepared | _End] = asyncio.Queue(PREPARED_QUEUE)
+        self._writes: asyncio.Queue[_Prepared | _End] = asyncio.Queue(WRITE_QUEUE)
+        self._space_names = {space.key: space.name for space in plan.spaces}
+        self._outstanding: dict[str, int] = {}
+        self._listed_spaces: set[str] = set()
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    async def run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._list(), name="crawl-lister")
+                converters = [
+                    group.create_task(self._convert(), name=f"crawl-converter-{n}")
+                    for n in range(self._workers)
+                ]
+                group.create_task(self._close_after(converters), name="crawl-converters-done")
+                group.create_task(self._embed(), name="crawl-embedder")
+                group.create_task(self._write(), name="crawl-writer")
+        except BaseExceptionGroup as errors:
+            # Callers want the error that stopped the crawl, not a group of one.
+            raise _first_leaf(errors) from None
+
+    # --- stage 1: list ----------------------------------------------------------------------
+    async def _list(self) -> None:
+        # No ``finally``: on an error or a cancel the task group stops every stage, and putting
+        # an end marker into a full queue nobody reads any more would hang the shutdown.
+        await self._lister(self)
+        for _ in range(self._workers):
+            await self._pages.put(_END)
+
+    # The lister's side of the pipeline: what a lister (crawl here, sync in sync.py) calls.
+    async def put(self, space: str, page: Page) -> None:
+        """Send one page of ``space`` down the pipeline (waits while the queue is full)."""
+        self._outstanding[space] = self._outstanding.get(space, 0) + 1
+        await self._pages.put((space, page))
+
+    def is_current(self, page_id: str, version: int) -> bool:
+        """Whether the store already holds this page at this version (and not deleted)."""
+        stored = self.plan.stored_versions.get(page_id)
+        return stored is not None and stored[0] == version and not stored[1]
+
+    def space_listed(self, space: str) -> None:
+        """Every page of ``space`` has been put: the space finishes when they are all done."""
+        self._listing_finished(space)
+
+    def dispose_missing(self, space: str, count: int, reason: str) -> None:
+        """Pages listed but not delivered (gone between listing and fetching): counted as
+        skipped so the job's arithmetic adds up."""
+        if count > 0:
+            self._progress.count(space, "pages_skipped", count)
+            self._progress.log(f"space {space}: {count} page(s) {reason}")
+
+    def _listing_finished(self, space: str) -> None:
+        self._listed_spaces.add(space)
+        self._progress.listing_done(space)
+        self._maybe_finish(space)
+
+    def _dispose(self, space: str) -> None:
+        """One page of ``space`` reached its end (stored, skipped or failed)."""
+        self._outstanding[space] -= 1
+        self._maybe_finish(space)
+
+    def _maybe_finish(self, space: str) -> None:
+        if space in self._listed_spaces and self._outstanding.get(space, 0) == 0:
+            self._progress.finish_space(space)
+            if self._on_space_finished is not None:
+                self._on_space_finished(space)
+
+    # --- stage 2: convert + chunk -------------------------------------------------------------
+    async def _convert(self) -> None:
+        progress = self._progress
+        while not isinstance(entry := await self._pages.get(), _End):
+            space, page = entry
+            name = self._space_names.get(space, space)
+            try:
+                result = await asyncio.to_thread(self._prepare, page, name)
+            except Exception as exc:  # one bad page must not stop the crawl
+                reason = _reason(exc)
+                progress.count(space, "pages_failed")
+                progress.log(f"page {page.id} ({page.title!r}) failed: {reason}")
+                logger.warning("page %s failed: %s", page.id, reason)
+                self._dispose(space)
+                continue
+            if isinstance(result, str):
+                progress.count(space, "pages_skipped")
+                progress.log(f"page {page.id} ({page.title!r}) skipped: {result}")
+                self._dispose(space)
+                continue
+            document, chunks = result
+            await self._prepared.put(_Prepared(space, page, document, chunks))
+
+    async def _close_after(self, converters: list[asyncio.Task[None]]) -> None:
+        await asyncio.gather(*converters)
+        await self._prepared.put(_END)
+
+    # --- stage 3: embed ---------------------------------------------------------------------
+    async def _embed(self) -> None:
+        batch_size = self._batch_size
+        ended = False
+        while not ended:
+            group: list[_Prepared] = []
+            missing = 0
+            item = await self._prepared.get()
+            while True:
+                if isinstance(item, _End):
+                    ended = True
+                    break
+                missing += await self._attach_known_vectors(item)
+                group.append(item)
+                # Full batch, or nothing else waiting: run the model now rather than idle it.
+                if missing >= batch_size or self._prepared.empty():
+                    break
+                item = self._prepared.get_nowait()
+            if group:
+                await self._embed_group(group)
+                for prepared in group:
+                    await self._writes.put(prepared)
+        await self._writes.put(_END)
+
+    async def _attach_known_vectors(self, item: _Prepared) -> int:
+        """Fill ``item.vectors`` from recent work and the store; return how many chunks still
+        need the model."""
+        wanted: list[str] = []
+        for chunk in item.chunks:
+            digest = chunk.content_hash
+            if digest in item.vectors:
+                continue
+            recent = self._recent.get(digest)
+            if recent is not None:
+                item.vectors[digest] = recent
+            else:
+                wanted.append(digest)
+        if wanted:
+            found = await self._store.embeddings_for_hashes(self.plan.source_id, wanted)
+            for digest, vector in found.items():
+                item.vectors[digest] = np.asarray(vector, dtype=np.float32)
+        return sum(1 for chunk in item.chunks if chunk.content_hash not in item.vectors)
+
+    async def _embed_group(self, group: list[_Prepared]) -> None:
+        texts: dict[str, str] = {}
+        for item in group:
+            embedded = 0
+            for chunk in item.chunks:
+                digest = chunk.content_hash
+                if digest not in item.vectors and digest not in texts:
+                    texts[digest] = chunk.embed_text
+                    embedded += 1
+            # Counted per space so a finished space's checkpoint carries its own numbers.
+            self._progress.count(item.space, "chunks_embedded", embedded)
+            self._progress.count(item.space, "chunks_reused", len(item.chunks) - embedded)
+        if texts:
+            vectors = await self._embedder.embed_documents(list(texts.values()))
+            for digest, vector in zip(texts, vectors, strict=True):
+                self._remember(digest, vector)
+        for item in group:
+            for chunk in item.chunks:
+                if chunk.content_hash not in item.vectors:
+                    item.vectors[chunk.content_hash] = self._recent[chunk.content_hash]
+
+    def _remember(self, digest: str, vector: np.ndarray) -> None:
+        self._recent[digest] = vector
+        self._recent.move_to_end(digest)
+        while len(self._recent) > RECENT_VECTORS:
+            self._recent.popitem(last=False)
+
+    # --- stage 4: write ---------------------------------------------------------------------
+    async def _write(self) -> None:
+        dimension = 0
+        while not isinstance(item := await self._writes.get(), _End):
+            if item.chunks:
+                matrix = np.stack([item.vectors[chunk.content_hash] for chunk in item.chunks])
+                dimension = matrix.shape[1]
+            else:
+                matrix = np.zeros((0, dimension or self._embedder.dimension), dtype=np.float32)
+            await self._store.write_page(self.plan.source_id, item.document, item.chunks, matrix)
+            stored = self.plan.stored_versions.get(item.page.id)
+            self._progress.count(item.space, "pages_processed")
+            self._progress.count(item.space, "pages_updated" if stored else "pages_added")
+            self._dispose(item.space)
+            item.vectors.clear()
+
+
+def _first_leaf(group: BaseExceptionGroup[Any]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    text = f"{type(exc).__name__}: {text}"
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
+
+
+async def list_all_pages(pipeline: PagePipeline) -> None:
+    """The crawl's lister: every page of every space, skipping what is already stored.
+
+    Ids and versions are listed first for all spaces (cheap: no bodies, up to 1000 per request),
+    which gives the exact total for the progress bar and lets a resumed crawl skip stored pages
+    without downloading them. Then only new or changed pages are fetched with bodies, several
+    batches in flight. A listing that fails part-way fails the crawl: pages it did not reach
+    would otherwise be silently missing.
+    """
+    plan, progress, client = pipeline.plan, pipeline.progress, pipeline.client
+    progress.set_stage("listing")
+    remaining = plan.max_pages
+    for space in plan.spaces:
+        if progress.is_finished(space.key):
+            remaining = None if remaining is None else remaining - _listed(progress, space.key)
+    work: list[tuple[str, list[str]]] = []
+    for space in plan.spaces:
+        if progress.is_finished(space.key):
+            continue
+        if remaining is not None and remaining <= 0:
+            progress.log(f"max_pages={plan.max_pages} reached: space {space.key} not crawled")
+            break
+        listing: IdListing = await client.iter_page_ids(space.key, types=plan.page_types)
+        if not listing.complete:
+            raise ConfluenceError(
+                f"listing space {space.key} stopped after {len(listing.refs)} pages: "
+                f"{listing.error or 'incomplete listing'}",
+                details={"space_key": space.key, "listed": len(listing.refs)},
+            )
+        refs = list(listing.refs.values())
+        if remaining is not None:
+            if len(refs) > remaining:
+                progress.log(f"max_pages={plan.max_pages}: {len(refs) - remaining} not crawled")
+            refs = refs[:remaining]
+            remaining -= len(refs)
+        progress.size_hint(space.key, len(refs))
+        progress.count(space.key, "pages_listed", len(refs))
+        wanted = [ref.id for ref in refs if not pipeline.is_current(ref.id, ref.version)]
+        progress.count(space.key, "pages_unchanged", len(refs) - len(wanted))
+        progress.log(
+            f"space {space.key}: {len(refs)} pages listed, {len(refs) - len(wanted)} already "
+            f"stored at that version, {len(wanted)} to fetch"
+        )
+        work.append((space.key, wanted))
+    progress.set_stage("processing")
+    for key, wanted in work:
+        delivered = 0
+        if wanted:
+            async for page in client.fetch_pages(wanted, include_body=True):
+                delivered += 1
+                await pipeline.put(key, page)
+        pipeline.dispose_missing(key, len(wanted) - delivered, "gone since listing")
+        pipeline.space_listed(key)
+
+
+def _listed(progress: JobProgress, space: str) -> int:
+    return progress.space_counters(space)["pages_listed"]
