@@ -15,8 +15,8 @@ from confluence_rag.settings import Settings
 
 pytest_plugins = [
     "tests.plugins.emulator",
+    "tests.plugins.store",  # before postgres, which registers its backend in it
     "tests.plugins.postgres",
-    "tests.plugins.store",
 ]
 
 

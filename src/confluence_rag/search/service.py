@@ -1,0 +1,240 @@
+"""Query -> hits: keyword and vector candidates, fused, fetched, grouped, highlighted.
+
+    svc = SearchService(store, embedder, settings)
+    hits = await svc.search("rotate the api key", filters=SearchFilters(spaces=("OPS",)))
+
+- ``retriever="hybrid"`` (default) runs the keyword search and the query embedding at the same
+  time, then the vector search, and fuses both lists with RRF (``settings.rrf_k``,
+  ``settings.keyword_weight`` / ``semantic_weight``), ``settings.search_candidates`` each.
+  The hit score is the fused RRF score. ``keyword`` / ``semantic`` use one retriever; the
+  score is then its own (negated bm25 / cosine).
+- ``match_type`` says which retrievers found the chunk: ``keyword``, ``semantic`` or ``both``.
+- ``mode="pages"`` returns one hit per page: its best chunk, with the page's other matching
+  chunks (best first) in ``more_chunks``.
+- Hits are fetched through the store, which re-checks that the page is live; a chunk deleted
+  since the candidates were computed is simply not returned.
+- Before the first vector search the embedder is checked against the model that built the
+  index: a different model or dimension is ``IndexModelMismatch``, never silent garbage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import numpy as np
+
+from confluence_rag.errors import IndexModelMismatch, InvalidInput
+from confluence_rag.index.embedders import Embedder
+from confluence_rag.search.fusion import Fused, reciprocal_rank_fusion
+from confluence_rag.search.models import (
+    CodeHit,
+    MatchType,
+    SearchFilters,
+    SearchHit,
+    SearchMode,
+)
+from confluence_rag.search.snippets import highlight
+from confluence_rag.settings import Settings
+from confluence_rag.store import ChunkRow, Store
+from confluence_rag.store.query_terms import query_terms
+
+Retriever = Literal["hybrid", "keyword", "semantic"]
+RETRIEVERS: tuple[str, ...] = ("hybrid", "keyword", "semantic")
+MODES: tuple[str, ...] = ("chunks", "pages")
+MAX_LIMIT = 100
+MAX_QUERY_CHARS = 2000
+# Pages mode groups chunks: look at more candidates so `limit` distinct pages can be filled.
+PAGES_CANDIDATE_FACTOR = 3
+
+
+class SearchService:
+    """Hybrid search over one store with one embedder."""
+
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._settings = settings
+        self._model_checked = False
+
+    async def search(
+        self,
+        query: str,
+        filters: SearchFilters | None = None,
+        limit: int = 10,
+        mode: SearchMode = "chunks",
+        retriever: Retriever = "hybrid",
+    ) -> list[SearchHit]:
+        """Best hits for ``query``; ``InvalidInput`` for an empty query or a bad option."""
+        query = _checked_query(query)
+        _check_limit(limit)
+        if mode not in MODES:
+            raise InvalidInput(f"mode must be one of {list(MODES)}, got {mode!r}")
+        if retriever not in RETRIEVERS:
+            raise InvalidInput(f"retriever must be one of {list(RETRIEVERS)}, got {retriever!r}")
+        filters = filters or SearchFilters()
+        depth = self._settings.search_candidates
+        if mode == "pages":
+            depth = min(depth * PAGES_CANDIDATE_FACTOR, 1000)
+        depth = max(depth, limit)
+
+        keyword: list[tuple[int, float]] = []
+        semantic: list[tuple[int, float]] = []
+        if retriever == "keyword":
+            keyword = await self._store.keyword_candidates(query, filters, depth)
+        elif retriever == "semantic":
+            semantic = await self._semantic(query, filters, depth)
+        else:
+            keyword, semantic = await asyncio.gather(
+                self._store.keyword_candidates(query, filters, depth),
+                self._semantic(query, filters, depth),
+            )
+
+        fused = reciprocal_rank_fusion(
+            [keyword, semantic],
+            k=self._settings.rrf_k,
+            weights=[self._settings.keyword_weight, self._settings.semantic_weight],
+        )
+        own_scores = dict(keyword if retriever == "keyword" else semantic)
+        wanted = fused if mode == "pages" else fused[: limit * 2]
+        rows = {row.chunk_id: row for row in await self._store.fetch_chunks([f.id for f in wanted])}
+        terms = query_terms(query)
+        ranked = [(f, rows[f.id]) for f in wanted if f.id in rows]
+
+        def score_of(item: Fused[int]) -> float:
+            return item.score if retriever == "hybrid" else own_scores.get(item.id, 0.0)
+
+        if mode == "chunks":
+            return [_hit(row, score_of(f), _match_type(f), terms) for f, row in ranked[:limit]]
+        return _group_by_page(ranked, limit, terms, score_of)
+
+    async def search_code(
+        self, query: str, filters: SearchFilters | None = None, limit: int = 10
+    ) -> list[CodeHit]:
+        """Code examples matching ``query`` (``filters.language`` narrows the language)."""
+        query = _checked_query(query)
+        _check_limit(limit)
+        filters = filters or SearchFilters()
+        candidates = await self._store.code_candidates(query, filters, limit * 2)
+        scores = dict(candidates)
+        rows = await self._store.fetch_code([code_id for code_id, _ in candidates])
+        return [
+            CodeHit(
+                code_id=row.code_id,
+                language=row.language,
+                code=row.code,
+                line_count=row.line_count,
+                heading_path=row.heading_path,
+                page_id=row.page_key,
+                title=row.title,
+                url=row.url,
+                breadcrumb=row.breadcrumb,
+                space_key=row.space_key,
+                source_id=row.source_id,
+                score=scores[row.code_id],
+            )
+            for row in rows[:limit]
+        ]
+
+    async def _semantic(
+        self, query: str, filters: SearchFilters, depth: int
+    ) -> list[tuple[int, float]]:
+        await self._check_model()
+        vector = np.asarray(await self._embedder.embed_query(query), dtype=np.float32)
+        return await self._store.vector_candidates(vector, filters, depth)
+
+    async def _check_model(self) -> None:
+        if self._model_checked:
+            return
+        recorded = await self._store.get_index_model()
+        if recorded is not None and (recorded.model_id, recorded.dimension) != (
+            self._embedder.model_id,
+            self._embedder.dimension,
+        ):
+            raise IndexModelMismatch(
+                f"this index was built with {recorded.model_id!r} ({recorded.dimension} "
+                f"dimensions) but search is configured with {self._embedder.model_id!r} "
+                f"({self._embedder.dimension} dimensions): configure the model that built the "
+                "index, or rebuild the index (delete the sources and crawl again)",
+                details={
+                    "index_model": recorded.model_id,
+                    "index_dimension": recorded.dimension,
+                    "configured_model": self._embedder.model_id,
+                    "configured_dimension": self._embedder.dimension,
+                },
+            )
+        # Only a matching, recorded model is remembered: an empty index is checked again later.
+        self._model_checked = recorded is not None
+
+
+def _checked_query(query: str) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInput("the query is empty", details={"field": "query"})
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidInput(
+            f"the query is longer than {MAX_QUERY_CHARS} characters", details={"field": "query"}
+        )
+    return query.strip()
+
+
+def _check_limit(limit: int) -> None:
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(
+            f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}", details={"field": "limit"}
+        )
+
+
+def _match_type(fused: Fused[int]) -> MatchType:
+    keyword, semantic = fused.found_in(0), fused.found_in(1)
+    if keyword and semantic:
+        return "both"
+    return "keyword" if keyword else "semantic"
+
+
+def _hit(
+    row: ChunkRow,
+    score: float,
+    match_type: MatchType,
+    terms: Sequence[str],
+    more: tuple[str, ...] = (),
+) -> SearchHit:
+    return SearchHit(
+        chunk_id=row.chunk_id,
+        text=row.text,
+        heading_path=row.heading_path,
+        page_id=row.page_key,
+        title=row.title,
+        url=row.url,
+        breadcrumb=row.breadcrumb,
+        space_key=row.space_key,
+        source_id=row.source_id,
+        labels=row.labels,
+        page_type=row.page_type,
+        updated_at=row.updated_at,
+        score=score,
+        match_type=match_type,
+        snippet_html=highlight(row.text, terms),
+        more_chunks=more,
+    )
+
+
+def _group_by_page(
+    ranked: Sequence[tuple[Fused[int], ChunkRow]],
+    limit: int,
+    terms: Sequence[str],
+    score_of: Callable[[Fused[int]], float],
+) -> list[SearchHit]:
+    pages: dict[str, list[tuple[Fused[int], ChunkRow]]] = {}
+    for fused, row in ranked:
+        pages.setdefault(row.page_key, []).append((fused, row))
+    hits = []
+    for group in list(pages.values())[:limit]:
+        best, row = group[0]
+        others = tuple(other.text for _, other in group[1:])
+        match_types = {_match_type(f) for f, _ in group}
+        match: MatchType = (
+            "both" if "both" in match_types or len(match_types) > 1 else _match_type(best)
+        )
+        hits.append(_hit(row, score_of(best), match, terms, others))
+    return hits

@@ -1,0 +1,64 @@
+"""Snippets: escaped first, then highlighted; windows around the first match."""
+
+from __future__ import annotations
+
+import pytest
+
+from confluence_rag.search.snippets import highlight, stem
+
+
+def test_script_tags_are_escaped_never_rendered() -> None:
+    html = highlight('<script>alert("x")</script> deploy now', ["deploy", "script"])
+    assert "<script>" not in html and "</script>" not in html
+    assert "&lt;<mark>script</mark>&gt;" in html
+    assert "<mark>deploy</mark>" in html
+    # the only tags left are ours
+    assert html.replace("<mark>", "").replace("</mark>", "").count("<") == 0
+
+
+@pytest.mark.parametrize("term", ["lt", "gt", "amp", "quot", "x27"])
+def test_terms_never_match_inside_an_entity(term: str) -> None:
+    html = highlight("a < b > c & d \"e\" 'f' and lt gt amp quot x27", [term])
+    assert html.count("<mark>") == 1
+    assert f"<mark>{term}</mark>" in html
+    assert "&lt;" in html and "&amp;" in html
+
+
+def test_attribute_breaking_characters_are_escaped() -> None:
+    html = highlight("\" onmouseover='alert(1)' ok", ["ok"])
+    assert '"' not in html.replace("<mark>", "").replace("</mark>", "")
+    assert "'" not in html
+
+
+@pytest.mark.parametrize(
+    ("text", "terms", "marked"),
+    [
+        ("Deploying the service", ["deploy"], ["Deploying"]),
+        ("deploys and deployed", ["deployment"], []),
+        ("policies and policy", ["policy"], ["policies", "policy"]),
+        ("KUBECTL apply", ["kubectl"], ["KUBECTL"]),
+        ("部署指南 文档", ["部署"], ["部署指南"]),
+        ("nothing here", ["absent"], []),
+    ],
+)
+def test_matching_words(text: str, terms: list[str], marked: list[str]) -> None:
+    html = highlight(text, terms)
+    assert [part.split("</mark>")[0] for part in html.split("<mark>")[1:]] == marked
+
+
+def test_long_text_is_windowed_around_the_first_match() -> None:
+    text = " ".join(["filler"] * 200) + " the needle is here " + " ".join(["tail"] * 200)
+    html = highlight(text, ["needle"], max_chars=120)
+    assert "<mark>needle</mark>" in html
+    assert html.startswith("…") and html.endswith("…")
+    assert len(html.replace("<mark>", "").replace("</mark>", "")) <= 124
+
+
+def test_short_text_is_kept_whole_with_whitespace_collapsed() -> None:
+    assert highlight("a\n\n  b\tc", []) == "a b c"
+
+
+def test_stem_is_light_and_never_too_short() -> None:
+    assert stem("running") == "runn"
+    assert stem("uses") == "use"
+    assert stem("is") == "is"
