@@ -46,6 +46,7 @@ def faults_served(server: EmulatorServer) -> Counter[str]:
     return Counter(r.fault for r in server.state.requests if r.fault is not None)
 
 
+@pytest.mark.slow
 def test_thirty_percent_faults_every_page_exactly_once(
     faulty_site: EmulatorServer, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:

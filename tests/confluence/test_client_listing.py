@@ -27,6 +27,7 @@ def big_site(request: pytest.FixtureRequest) -> Iterator[EmulatorServer]:
         yield server
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("include_body", [True, False], ids=["bodies", "no-bodies"])
 @pytest.mark.parametrize("cap", [25, 50, 200, 1000])
 def test_every_page_exactly_once_whatever_the_cap(

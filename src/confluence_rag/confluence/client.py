@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from contextlib import aclosing
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -38,7 +39,12 @@ from confluence_rag.confluence.parse import (
     parse_space,
     resolve_link,
 )
-from confluence_rag.confluence.retry import RetryPolicy, SiteLimiter, SiteLimiterRegistry
+from confluence_rag.confluence.retry import (
+    RetryPolicy,
+    RetryReason,
+    SiteLimiter,
+    SiteLimiterRegistry,
+)
 from confluence_rag.confluence.session import (
     ClientStats,
     Reply,
@@ -170,7 +176,7 @@ class ConfluenceClient:
                 details={"space_key": key, "site": self.api_base},
             )
         if status == 404:
-            if not _is_json(reply.response):
+            if _not_an_api(reply.response):
                 raise self._no_api_here(reply)
             raise SpaceNotFound(
                 f"There is no space with key {key} at {self.api_base} that {self.auth.identity} "
@@ -188,7 +194,7 @@ class ConfluenceClient:
         *,
         labels: Iterable[str] = (),
         limit: int | None = None,
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncGenerator[Page, None]:
         """Every page (and blog post) of a space, each exactly once, via CQL search.
 
         ``modified_since`` (aware datetime, the last sync) lists only what changed since then,
@@ -205,8 +211,11 @@ class ConfluenceClient:
         )
         expand = PAGE_EXPAND if include_body else META_EXPAND
         size = limit or (BODY_LIMIT if include_body else META_LIMIT)
-        async for item, base in self._search(query, expand=expand, limit=size):
-            yield parse_page(item, base=base, space_key=space_key)
+        # aclosing: a caller that stops early closes the whole chain now, which cancels the
+        # prefetch in flight, instead of leaving it to the garbage collector
+        async with aclosing(self._search(query, expand=expand, limit=size)) as items:
+            async for item, base in items:
+                yield parse_page(item, base=base, space_key=space_key)
 
     async def iter_page_ids(
         self,
@@ -225,9 +234,10 @@ class ConfluenceClient:
         query = cql.content_cql(space_key, types=types)
         listing = IdListing()
         try:
-            async for item, _base in self._search(query, expand=ID_EXPAND, limit=limit):
-                ref: PageRef = parse_page_ref(item)
-                listing.refs[ref.id] = ref
+            async with aclosing(self._search(query, expand=ID_EXPAND, limit=limit)) as items:
+                async for item, _base in items:
+                    ref: PageRef = parse_page_ref(item)
+                    listing.refs[ref.id] = ref
         except (RetryBudgetExhausted, ConfluenceUnreachable, UnexpectedResponse) as error:
             logger.warning(
                 "id listing of space %s stopped after %d pages: %s",
@@ -243,7 +253,7 @@ class ConfluenceClient:
 
     async def fetch_pages(
         self, page_ids: Iterable[str], *, include_body: bool = True, batch_size: int = 25
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncGenerator[Page, None]:
         """Known pages by id, several CQL batches in flight (bounded by the site limiter).
 
         For syncs and big crawls: list ids and versions cheaply with :meth:`iter_page_ids`,
@@ -256,13 +266,12 @@ class ConfluenceClient:
         results: asyncio.Queue[list[Page] | BaseException] = asyncio.Queue()
 
         async def run(batch: list[str]) -> None:
+            search = self._search(
+                cql.ids_cql(batch), expand=expand, limit=len(batch), prefetch=False
+            )
             try:
-                pages = [
-                    parse_page(item, base=base)
-                    async for item, base in self._search(
-                        cql.ids_cql(batch), expand=expand, limit=len(batch), prefetch=False
-                    )
-                ]
+                async with aclosing(search) as items:
+                    pages = [parse_page(item, base=base) async for item, base in items]
                 await results.put(pages)
             except asyncio.CancelledError:
                 raise
@@ -319,8 +328,9 @@ class ConfluenceClient:
         )
         attachments: list[Attachment] = []
         try:
-            async for item, _base in self._walk(url, shrinkable=False, prefetch=False):
-                attachments.append(parse_attachment(item, page_id=page_id))
+            async with aclosing(self._walk(url, shrinkable=False, prefetch=False)) as items:
+                async for item, _base in items:
+                    attachments.append(parse_attachment(item, page_id=page_id))
         except _ListingRefused as refused:
             if refused.reply.response.status_code in (403, 404):
                 raise ContentNotFound(
@@ -333,65 +343,85 @@ class ConfluenceClient:
 
     async def download_attachment(
         self, attachment: Attachment, *, max_bytes: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """The attachment's bytes, streamed. AttachmentTooLarge as soon as the cap is passed.
 
-        Retries happen only before the first byte is handed out: once the caller has data, a
-        broken stream is an error (restarting would hand it the same bytes twice).
+        A connection that breaks mid-stream is retried like any dropped response: the download
+        starts over and the bytes the caller already has are skipped, so it gets each byte once
+        (``download_path`` names the version, so the bytes are the same).
         """
         cap = self.settings.max_attachment_bytes if max_bytes is None else max_bytes
         if attachment.file_size is not None and attachment.file_size > cap:
             raise _too_large(attachment, cap)
         url = resolve_link(self.api_base, attachment.download_path)
+        received = 0
+        broken = 0
         async with self.limiter.slot():
-            reply = await self._session.open_stream(url)
-            if reply.status != 200:
-                self._raise_for_auth(reply)
-                if reply.status in (403, 404):
-                    raise ContentNotFound(
-                        f"Attachment {attachment.id} ({attachment.title!r}) does not exist at "
-                        f"{self.api_base} or {self.auth.identity} may not read it.",
-                        details={"attachment_id": attachment.id},
-                    )
-                raise self._unexpected(reply, f"downloading attachment {attachment.id}")
-            response = reply.response
-            try:
-                length = response.headers.get("Content-Length", "")
-                if length.isdigit() and int(length) > cap:
-                    raise _too_large(attachment, cap)
-                received = 0
+            while True:
+                reply = await self._session.open_stream(url)
+                if reply.status != 200:
+                    raise self._download_error(reply, attachment)
+                response = reply.response
                 try:
-                    async for chunk in response.aiter_bytes():
-                        received += len(chunk)
-                        if received > cap:
-                            raise _too_large(attachment, cap)
-                        yield chunk
-                except httpx.TransportError as error:
-                    raise ConfluenceUnreachable(
-                        f"The download of {attachment.title!r} from {self.api_base} broke off "
-                        f"after {received} bytes ({type(error).__name__}); try again.",
-                        details={"attachment_id": attachment.id},
-                    ) from error
-            finally:
-                await response.aclose()
+                    length = response.headers.get("Content-Length", "")
+                    if length.isdigit() and int(length) > cap:
+                        raise _too_large(attachment, cap)
+                    skip = received
+                    try:
+                        async for chunk in response.aiter_bytes():
+                            if skip:
+                                dropped = min(skip, len(chunk))
+                                chunk, skip = chunk[dropped:], skip - dropped
+                                if not chunk:
+                                    continue
+                            received += len(chunk)
+                            if received > cap:
+                                raise _too_large(attachment, cap)
+                            yield chunk
+                    except httpx.TransportError as error:
+                        reason = RetryReason.DROPPED
+                        await self._session.before_retry(url, reason, None, broken, error)
+                        broken += 1
+                        continue
+                    if skip:
+                        raise UnexpectedResponse(
+                            f"Attachment {attachment.title!r} came back shorter on a retry than "
+                            "before; it may have changed during the download: try again.",
+                            details={"attachment_id": attachment.id},
+                        )
+                    return
+                finally:
+                    await response.aclose()
+
+    def _download_error(self, reply: Reply, attachment: Attachment) -> ConfluenceError:
+        self._raise_for_auth(reply)
+        if reply.status in (403, 404):
+            return ContentNotFound(
+                f"Attachment {attachment.id} ({attachment.title!r}) does not exist at "
+                f"{self.api_base} or {self.auth.identity} may not read it.",
+                details={"attachment_id": attachment.id},
+            )
+        return self._unexpected(reply, f"downloading attachment {attachment.id}")
 
     # ------------------------------------------------------------------ listing machinery
 
     async def _search(
         self, query: str, *, expand: str, limit: int, prefetch: bool = True
-    ) -> AsyncIterator[tuple[Mapping[str, Any], str]]:
+    ) -> AsyncGenerator[tuple[Mapping[str, Any], str], None]:
         url = f"{self.api_base}/rest/api/content/search?" + urlencode(
             {"cql": query, "limit": limit, "expand": expand}
         )
         try:
-            async for item in self._walk(url, shrinkable=bool(expand), prefetch=prefetch):
-                yield item
+            walk = self._walk(url, shrinkable=bool(expand), prefetch=prefetch)
+            async with aclosing(walk) as items:
+                async for item in items:
+                    yield item
         except _ListingRefused as refused:
             raise self._listing_error(refused.reply, query) from None
 
     async def _walk(
         self, first_url: str, *, shrinkable: bool, prefetch: bool
-    ) -> AsyncIterator[tuple[Mapping[str, Any], str]]:
+    ) -> AsyncGenerator[tuple[Mapping[str, Any], str], None]:
         """Yield ``(item, base)`` for every item of a paginated listing, each id once."""
         governor = LimitGovernor(int_param(first_url, "limit") or BODY_LIMIT)
 
@@ -481,14 +511,14 @@ class ConfluenceClient:
                 f"{_server_message(reply.response)}",
                 details={"site": self.api_base},
             )
-        if status == 404 and not _is_json(reply.response):
+        if status == 404 and _not_an_api(reply.response):
             return self._no_api_here(reply)
         return self._unexpected(reply, "listing content")
 
     def _no_api_here(self, reply: Reply) -> UnexpectedResponse:
         return UnexpectedResponse(
-            f"{self.api_base} answered {short(reply.url)} with 404 and no Confluence error: "
-            f"there seems to be no Confluence REST API there; {_CONTEXT_HINT}.",
+            f"There is no Confluence REST API at {self.api_base} ({short(reply.url)} answered "
+            f"404): {_CONTEXT_HINT}.",
             details={"site": self.api_base},
         )
 
@@ -524,6 +554,13 @@ def _too_large(attachment: Attachment, cap: int) -> AttachmentTooLarge:
 
 def _is_json(response: httpx.Response) -> bool:
     return "json" in response.headers.get("Content-Type", "").lower()
+
+
+def _not_an_api(response: httpx.Response) -> bool:
+    """A 404 that comes from no REST resource at all (a web server's HTML page, or Jersey's
+    "null for uri" when the path misses every resource) rather than from Confluence saying
+    "no such space": the URL or context path is wrong."""
+    return not _is_json(response) or _server_message(response).startswith("null for uri")
 
 
 def _server_message(response: httpx.Response) -> str:

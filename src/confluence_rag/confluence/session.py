@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import ssl
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -134,7 +136,7 @@ class SiteSession:
                 try:
                     response = await self.http.get(url)
                 except httpx.TransportError as error:
-                    await self._before_retry(url, transport_reason(error), None, retries, error)
+                    await self.before_retry(url, transport_reason(error), None, retries, error)
                     retries += 1
                     continue
                 if response.status_code == 200:
@@ -142,7 +144,7 @@ class SiteSession:
                         return Reply(response=response, url=url, payload=response.json())
                     except ValueError as error:
                         reason = RetryReason.MALFORMED
-                        await self._before_retry(url, reason, None, retries, error)
+                        await self.before_retry(url, reason, None, retries, error)
                         retries += 1
                         continue
                 status = response.status_code
@@ -157,12 +159,12 @@ class SiteSession:
                     # the same position with a lighter page: no reason to wait
                     if self.policy.exhausted(retries):
                         raise self._exhausted(url, reason, retries, None)
-                    self._log_retry(url, reason, retries, 0.0)
+                    self._log_retry(url, reason, retries, 0.0, self.policy.max_retries)
                     retries += 1
                     url = smaller
                     continue
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                await self._before_retry(url, reason, retry_after, retries, None)
+                await self.before_retry(url, reason, retry_after, retries, None)
                 retries += 1
 
     async def open_stream(self, url: str) -> Reply:
@@ -185,7 +187,7 @@ class SiteSession:
                 finally:
                     await response.aclose()
             except httpx.TransportError as error:
-                await self._before_retry(url, transport_reason(error), None, retries, error)
+                await self.before_retry(url, transport_reason(error), None, retries, error)
                 retries += 1
                 continue
             status = response.status_code
@@ -193,10 +195,10 @@ class SiteSession:
             if maybe is None:
                 return Reply(response=response, url=url)
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            await self._before_retry(url, maybe, retry_after, retries, None)
+            await self.before_retry(url, maybe, retry_after, retries, None)
             retries += 1
 
-    async def _before_retry(
+    async def before_retry(
         self,
         url: str,
         reason: RetryReason,
@@ -213,11 +215,13 @@ class SiteSession:
         delay = self.policy.delay(retries, reason, retry_after)
         if retry_after is not None and reason.is_rate_limit:
             self.stats.retry_after_seconds += self.policy.clamp_retry_after(retry_after)
-        self._log_retry(url, reason, retries, delay)
+        self._log_retry(url, reason, retries, delay, budget)
         self.stats.sleep_seconds += delay
         await self._sleep(delay)
 
-    def _log_retry(self, url: str, reason: RetryReason, retries: int, delay: float) -> None:
+    def _log_retry(
+        self, url: str, reason: RetryReason, retries: int, delay: float, budget: int
+    ) -> None:
         self.stats.retries[reason.value] += 1
         logger.warning(
             "retrying GET %s in %.2fs (%s; retry %d of %d)",
@@ -225,7 +229,7 @@ class SiteSession:
             delay,
             reason.value,
             retries + 1,
-            self.policy.max_retries,
+            budget,
         )
 
     def _exhausted(
@@ -257,19 +261,34 @@ def transport_reason(error: httpx.TransportError) -> RetryReason:
 
 
 def describe_transport(error: BaseException) -> str:
-    """What went wrong on the wire, in words a user can act on."""
-    text = str(error) or type(error).__name__
-    lowered = text.lower()
-    dns_signs = ("name or service not known", "nodename nor servname", "getaddrinfo")
-    if any(sign in lowered for sign in dns_signs) or "name resolution" in lowered:
+    """What went wrong on the wire, in words a user can act on.
+
+    httpx wraps the operating system's error (anyio reports "All connection attempts failed"),
+    so the cause chain is searched for the error that names the problem.
+    """
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for item in chain:
+        if isinstance(item, socket.gaierror):
+            return "the host name does not resolve (DNS)"
+        if isinstance(item, ConnectionRefusedError):
+            return "the connection was refused (nothing listens on that port)"
+        if isinstance(item, ssl.SSLError):
+            return f"the TLS handshake failed ({item})"[:300]
+    text = " ".join(str(item) for item in chain).lower()
+    dns_signs = ("name or service not known", "nodename nor servname", "name resolution")
+    if any(sign in text for sign in dns_signs):
         return "the host name does not resolve (DNS)"
-    if "connection refused" in lowered or "connect call failed" in lowered:
+    if "connection refused" in text or "connect call failed" in text:
         return "the connection was refused (nothing listens on that port)"
-    if "certificate" in lowered or "ssl" in lowered or "tls" in lowered:
-        return f"the TLS handshake failed ({text[:200]})"
+    if "certificate" in text or "ssl" in text:
+        return f"the TLS handshake failed ({str(error)[:200]})"
     if isinstance(error, httpx.TimeoutException):
         return "the request timed out"
-    return f"{type(error).__name__}: {text[:200]}"
+    return f"{type(error).__name__}: {(str(error) or 'no detail')[:200]}"
 
 
 def short(url: str) -> str:
