@@ -29,6 +29,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from confluence_rag.settings import Settings
+from confluence_rag.store import Store
+
 ENV_URL = "CONFLUENCE_RAG_TEST_DATABASE_URL"
 SERVER_USER = "confluence-rag-pg"
 TEMPLATE_DB = "confluence_rag_template"
@@ -202,3 +205,20 @@ def pg_database_url(postgres_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+
+def _postgres_store(request: pytest.FixtureRequest, settings: Settings) -> Store:
+    from confluence_rag.store.postgres import PostgresStore
+
+    return PostgresStore(request.getfixturevalue("pg_database_url"), max_connections=4)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The store contract suite (tests/store/) runs against PostgreSQL too. Registered here,
+    after every plugin is imported (importing the store plugin earlier would defeat pytest's
+    assertion rewriting for it)."""
+    from tests.plugins import store as store_plugin
+
+    store_plugin.STORE_FACTORIES["postgres"] = _postgres_store
+    if "postgres" not in store_plugin.STORE_BACKENDS:
+        store_plugin.STORE_BACKENDS.append("postgres")

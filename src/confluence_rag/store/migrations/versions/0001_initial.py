@@ -192,6 +192,10 @@ def upgrade() -> None:
             "CREATE VIRTUAL TABLE code_fts USING fts5("
             "code, context, tokenize = 'porter unicode61 remove_diacritics 2')"
         )
+    elif dialect == "postgresql":
+        from confluence_rag.store.postgres_schema import upgrade_0001
+
+        upgrade_0001(op)
 
 
 def downgrade() -> None:

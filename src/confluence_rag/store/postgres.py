@@ -1,0 +1,450 @@
+"""The PostgreSQL store: psycopg 3 async with a connection pool, pgvector HNSW, weighted tsvector.
+
+Selected by ``CONFLUENCE_RAG_DATABASE_URL=postgresql://...``. The schema comes from the same
+Alembic revision chain as SQLite (run on ``open()``). Each public method is one transaction
+(``write_page`` included: a page and all its chunks appear at once), so several processes
+(``serve``, workers, a CLI crawl) can share one database; PostgreSQL's MVCC gives every search a
+consistent snapshot while pages are being written.
+
+The SQL lives in ``postgres_records`` (sources, credentials, jobs, index identity),
+``postgres_pages`` (page writes) and ``postgres_search`` (search reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from confluence_rag.content.models import Document
+from confluence_rag.errors import (
+    ConfigurationError,
+    IndexModelMismatch,
+    InvalidInput,
+    PageNotFound,
+    StoreError,
+)
+from confluence_rag.index.models import Chunk
+from confluence_rag.search.models import SearchFilters
+from confluence_rag.settings import Settings
+from confluence_rag.store import postgres_pages as pages_sql
+from confluence_rag.store import postgres_records as records_sql
+from confluence_rag.store import postgres_search as search_sql
+from confluence_rag.store.base import (
+    ChunkRow,
+    CodeRow,
+    IndexModel,
+    JobRecord,
+    PageRecord,
+    Scored,
+    SourceRecord,
+    Store,
+    WriteResult,
+    split_page_key,
+)
+from confluence_rag.store.migrate import upgrade
+from confluence_rag.store.postgres_records import Conn, fetchall, fetchone
+from confluence_rag.store.postgres_rows import page_from_row, pg_time, register_vector
+from confluence_rag.store.sqlite_pages import as_matrix
+
+T = TypeVar("T")
+
+#: delete_source / purge remove this many pages per transaction, so a big delete does not hold
+#: locks (or bloat one transaction) for long.
+DELETE_BATCH_PAGES = 500
+#: HNSW candidate list size per search; recall@10 >= 0.95 at 100k chunks (bench/).
+DEFAULT_EF_SEARCH = 100
+
+_PAGE_COUNTS = (
+    "(SELECT count(*) FROM chunks c WHERE c.page_id = p.id) AS chunk_count, "
+    "(SELECT count(*) FROM code_examples e WHERE e.page_id = p.id) AS code_count"
+)
+_PAGE_LIST_COLUMNS = (
+    "p.id, p.source_id, p.confluence_page_id, p.space_key, p.type, p.status, p.title, "
+    "p.confluence_version, p.url, p.breadcrumb, p.ancestors, p.labels, p.author, p.created_at, "
+    "p.updated_at, p.is_deleted, p.deleted_at, p.indexed_at"
+)
+#: pg_advisory_lock key serialising schema migrations ("crag" in ASCII).
+MIGRATION_LOCK_KEY = 0x63726167
+_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def libpq_url(url: str) -> str:
+    """The URL psycopg takes (``postgresql://``), from any accepted spelling."""
+    for scheme in _SCHEMES:
+        if url.startswith(scheme):
+            return "postgresql://" + url[len(scheme) :]
+    raise ConfigurationError("a PostgreSQL URL must start with postgresql://")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The same database for SQLAlchemy/Alembic, on the psycopg 3 driver we ship."""
+    return "postgresql+psycopg://" + libpq_url(url)[len("postgresql://") :]
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class PostgresStore(Store):
+    """``Store`` on a PostgreSQL database with the pgvector extension."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_connections: int = 1,
+        max_connections: int = 10,
+        ef_search: int = DEFAULT_EF_SEARCH,
+    ) -> None:
+        self.url = libpq_url(url)
+        self.ef_search = int(ef_search)
+        self._min = min_connections
+        self._max = max_connections
+        self._pool: AsyncConnectionPool[Any] | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        await self._migrate()
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            self.url,
+            min_size=self._min,
+            max_size=self._max,
+            open=False,
+            kwargs={"row_factory": dict_row, "autocommit": False},
+            configure=register_vector,
+            name="confluence-rag",
+        )
+        try:
+            await pool.open(wait=True, timeout=30)
+        except psycopg.Error as exc:
+            await pool.close()
+            raise StoreError(f"cannot connect to {redacted(self.url)}: {exc}") from exc
+        except Exception:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def _migrate(self) -> None:
+        """Alembic to head, one process at a time: a server and workers starting together
+        would otherwise race to create the same tables. The advisory lock is held by a side
+        connection while Alembic works on its own."""
+        try:
+            async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as lock:
+                await lock.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+                try:
+                    await asyncio.to_thread(upgrade, sqlalchemy_url(self.url))
+                finally:
+                    await lock.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to {redacted(self.url)}: {exc}") from exc
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Conn]:
+        if self._pool is None:
+            raise StoreError("the store is not open: use 'async with store:' or open() first")
+        async with self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    async def _run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``fn(conn, *args)`` in one transaction; driver errors become ``StoreError``."""
+        try:
+            async with self._transaction() as conn:
+                return await fn(conn, *args)
+        except psycopg.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    # --- index identity -------------------------------------------------------------------
+    async def ensure_index_model(self, model_id: str, dimension: int) -> None:
+        await self._run(
+            records_sql.ensure_index_model, model_id, int(dimension), redacted(self.url)
+        )
+
+    async def get_index_model(self) -> IndexModel | None:
+        return await self._run(records_sql.get_index_model)
+
+    # --- sources --------------------------------------------------------------------------
+    async def create_source(self, source: SourceRecord) -> None:
+        await self._run(records_sql.create_source, source)
+
+    async def get_source(self, source_id: str) -> SourceRecord:
+        return await self._run(records_sql.get_source, source_id)
+
+    async def list_sources(self) -> list[SourceRecord]:
+        return await self._run(records_sql.list_sources)
+
+    async def update_source(self, source_id: str, **fields: Any) -> None:
+        await self._run(records_sql.update_source, source_id, fields)
+
+    async def delete_source(self, source_id: str) -> None:
+        # 1. Hide everything at once (out of every search) and cancel active jobs.
+        await self._run(self._hide_source, source_id)
+        # 2. Remove pages in small transactions.
+        while await self._run(self._delete_some_pages, source_id):
+            pass
+        # 3. The source row (credentials cascade).
+        await self._run(self._delete_source_row, source_id)
+
+    @staticmethod
+    async def _hide_source(conn: Conn, source_id: str) -> None:
+        await records_sql.require_source(conn, source_id)
+        await records_sql.cancel_active_jobs(conn, source_id, "the source was deleted")
+        await conn.execute(
+            "UPDATE pages SET is_deleted = true, deleted_at = %s WHERE source_id = %s "
+            "AND NOT is_deleted",
+            (_now(), source_id),
+        )
+
+    @staticmethod
+    async def _delete_some_pages(conn: Conn, source_id: str) -> int:
+        rows = await fetchall(
+            conn,
+            "SELECT id FROM pages WHERE source_id = %s LIMIT %s",
+            (source_id, DELETE_BATCH_PAGES),
+        )
+        ids = [int(row["id"]) for row in rows]
+        return await pages_sql.delete_pages_batch(conn, ids) if ids else 0
+
+    @staticmethod
+    async def _delete_source_row(conn: Conn, source_id: str) -> None:
+        await conn.execute("DELETE FROM sources WHERE id = %s", (source_id,))
+
+    async def put_credentials(self, source_id: str, ciphertext: bytes) -> None:
+        await self._run(records_sql.put_credentials, source_id, ciphertext)
+
+    async def get_credentials(self, source_id: str) -> bytes:
+        return await self._run(records_sql.get_credentials, source_id)
+
+    # --- pages ----------------------------------------------------------------------------
+    async def page_versions(self, source_id: str) -> dict[str, tuple[int, bool]]:
+        async def read(conn: Conn) -> dict[str, tuple[int, bool]]:
+            await records_sql.require_source(conn, source_id)
+            rows = await fetchall(
+                conn,
+                "SELECT confluence_page_id, confluence_version, is_deleted FROM pages "
+                "WHERE source_id = %s",
+                (source_id,),
+            )
+            return {
+                row["confluence_page_id"]: (int(row["confluence_version"]), bool(row["is_deleted"]))
+                for row in rows
+            }
+
+        return await self._run(read)
+
+    async def embeddings_for_hashes(
+        self, source_id: str | None, hashes: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        wanted = list(dict.fromkeys(hashes))
+        if not wanted:
+            return {}
+
+        async def read(conn: Conn) -> dict[str, np.ndarray]:
+            if source_id is None:
+                rows = await fetchall(
+                    conn,
+                    "SELECT DISTINCT ON (content_hash) content_hash, embedding FROM chunks "
+                    "WHERE content_hash = ANY(%s)",
+                    (wanted,),
+                )
+            else:
+                rows = await fetchall(
+                    conn,
+                    "SELECT DISTINCT ON (c.content_hash) c.content_hash, c.embedding "
+                    "FROM chunks c JOIN pages p ON p.id = c.page_id "
+                    "WHERE p.source_id = %s AND c.content_hash = ANY(%s)",
+                    (source_id, wanted),
+                )
+            return {row["content_hash"]: row["embedding"] for row in rows}
+
+        return await self._run(read)
+
+    async def write_page(
+        self,
+        source_id: str,
+        document: Document,
+        chunks: Sequence[Chunk],
+        embeddings: Sequence[np.ndarray] | np.ndarray,
+    ) -> WriteResult:
+        chunks = list(chunks)
+        matrix = as_matrix(embeddings, len(chunks))
+        ordinals = [chunk.ordinal for chunk in chunks]
+        if len(set(ordinals)) != len(ordinals):
+            raise InvalidInput(f"chunks of page {document.page_id} repeat an ordinal")
+        if any(chunk.page_id != document.page_id for chunk in chunks):
+            raise InvalidInput(f"chunks given with page {document.page_id} belong to another page")
+        return await self._run(pages_sql.write_page, source_id, document, chunks, matrix, _now())
+
+    async def soft_delete_pages(
+        self, source_id: str, confluence_page_ids: Sequence[str], when: datetime
+    ) -> int:
+        return await self._run(
+            pages_sql.soft_delete_pages, source_id, list(confluence_page_ids), when
+        )
+
+    async def restore_pages(self, source_id: str, confluence_page_ids: Sequence[str]) -> int:
+        return await self._run(pages_sql.restore_pages, source_id, list(confluence_page_ids))
+
+    async def purge_deleted(self, older_than: datetime) -> int:
+        cutoff = pg_time(older_than)
+
+        async def purge_some(conn: Conn) -> int:
+            rows = await fetchall(
+                conn,
+                "SELECT id FROM pages WHERE is_deleted AND deleted_at < %s LIMIT %s",
+                (cutoff, DELETE_BATCH_PAGES),
+            )
+            ids = [int(row["id"]) for row in rows]
+            return await pages_sql.delete_pages_batch(conn, ids) if ids else 0
+
+        total = 0
+        while removed := await self._run(purge_some):
+            total += removed
+        return total
+
+    async def get_page(self, key: str) -> PageRecord:
+        source_id, confluence_page_id = split_page_key(key)
+
+        async def read(conn: Conn) -> PageRecord:
+            row = await fetchone(
+                conn,
+                f"SELECT p.*, {_PAGE_COUNTS} FROM pages p "
+                "WHERE p.source_id = %s AND p.confluence_page_id = %s",
+                (source_id, confluence_page_id),
+            )
+            if row is None:
+                raise PageNotFound(f"no page {key!r}", details={"page_key": key})
+            return page_from_row(row)
+
+        return await self._run(read)
+
+    async def list_pages(
+        self,
+        source_id: str,
+        space: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        include_deleted: bool = False,
+    ) -> list[PageRecord]:
+        if limit < 0 or offset < 0:
+            raise InvalidInput("limit and offset must be 0 or more")
+
+        async def read(conn: Conn) -> list[PageRecord]:
+            await records_sql.require_source(conn, source_id)
+            where, params = "p.source_id = %s", [source_id]
+            if space is not None:
+                where += " AND p.space_key = %s"
+                params.append(space)
+            if not include_deleted:
+                where += " AND NOT p.is_deleted"
+            rows = await fetchall(
+                conn,
+                f"SELECT {_PAGE_LIST_COLUMNS}, {_PAGE_COUNTS} FROM pages p WHERE {where} "
+                "ORDER BY lower(p.title), p.id LIMIT %s OFFSET %s",
+                [*params, limit, offset],
+            )
+            return [page_from_row(row) for row in rows]
+
+        return await self._run(read)
+
+    async def count_pages(self, source_id: str, space: str | None = None) -> int:
+        async def read(conn: Conn) -> int:
+            await records_sql.require_source(conn, source_id)
+            query = "SELECT count(*) AS n FROM pages WHERE source_id = %s AND NOT is_deleted"
+            params = [source_id]
+            if space is not None:
+                query += " AND space_key = %s"
+                params.append(space)
+            row = await fetchone(conn, query, params)
+            return int(row["n"]) if row else 0
+
+        return await self._run(read)
+
+    # --- search primitives ----------------------------------------------------------------
+    async def keyword_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
+        return await self._run(search_sql.keyword_candidates, query, filters, limit)
+
+    async def vector_candidates(
+        self, vector: np.ndarray, filters: SearchFilters, limit: int
+    ) -> Scored:
+        query = np.asarray(vector, dtype=np.float32)
+        if query.ndim != 1 or not np.isfinite(query).all():
+            raise InvalidInput(f"a query vector must be 1-D and finite, got shape {query.shape}")
+
+        async def search(conn: Conn) -> Scored:
+            model = await records_sql.get_index_model(conn)
+            if model is None:
+                return []  # nothing was ever indexed
+            if query.shape[0] != model.dimension:
+                raise IndexModelMismatch(
+                    f"the query vector has {query.shape[0]} dimensions but this index was "
+                    f"built by {model.model_id!r} with {model.dimension}: search with the "
+                    "model that built it, or rebuild the index with the new one",
+                    details={"index_dimension": model.dimension, "got": int(query.shape[0])},
+                )
+            return await search_sql.vector_candidates(conn, query, filters, limit, self.ef_search)
+
+        return await self._run(search)
+
+    async def fetch_chunks(self, ids: Sequence[int]) -> list[ChunkRow]:
+        if not ids:
+            return []
+        return await self._run(search_sql.fetch_chunks, list(ids))
+
+    async def code_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
+        return await self._run(search_sql.code_candidates, query, filters, limit)
+
+    async def fetch_code(self, ids: Sequence[int]) -> list[CodeRow]:
+        if not ids:
+            return []
+        return await self._run(search_sql.fetch_code, list(ids))
+
+    # --- jobs -----------------------------------------------------------------------------
+    async def create_job(self, job: JobRecord) -> None:
+        await self._run(records_sql.create_job, job)
+
+    async def get_job(self, job_id: str) -> JobRecord:
+        return await self._run(records_sql.get_job, job_id)
+
+    async def update_job(self, job_id: str, **fields: Any) -> None:
+        await self._run(records_sql.update_job, job_id, fields)
+
+    async def list_jobs(
+        self, active_only: bool = True, source_id: str | None = None, limit: int = 100
+    ) -> list[JobRecord]:
+        return await self._run(records_sql.list_jobs, active_only, source_id, limit)
+
+    async def running_job_for_source(self, source_id: str) -> JobRecord | None:
+        jobs = await self.list_jobs(active_only=True, source_id=source_id, limit=1)
+        return jobs[0] if jobs else None
+
+
+def open_postgres_store(settings: Settings) -> PostgresStore:
+    """The store ``CONFLUENCE_RAG_DATABASE_URL`` names (not yet opened)."""
+    if not settings.database_url:
+        raise ConfigurationError("CONFLUENCE_RAG_DATABASE_URL is not set")
+    return PostgresStore(settings.database_url)
