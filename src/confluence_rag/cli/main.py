@@ -6,7 +6,14 @@ from __future__ import annotations
 import typer
 
 from confluence_rag import __version__
-from confluence_rag.cli import emulator_cmd
+from confluence_rag.cli import (
+    demo_cmd,
+    emulator_cmd,
+    jobs_cmd,
+    search_cmd,
+    serve_cmd,
+    sources_cmd,
+)
 
 app = typer.Typer(
     name="confluence-rag",
@@ -32,4 +39,10 @@ def _root(
     """Crawl Confluence spaces into a searchable index; search it from the CLI, HTTP, web or MCP."""
 
 
+# Order here is the order `--help` lists them: the everyday flow first.
+sources_cmd.register(app)  # add, sources, delete
+jobs_cmd.register(app)  # crawl, sync
+search_cmd.register(app)
+serve_cmd.register(app)
 emulator_cmd.register(app)
+demo_cmd.register(app)

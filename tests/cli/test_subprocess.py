@@ -1,0 +1,151 @@
+"""The installed `confluence-rag` command in real subprocesses: add + crawl + search, Ctrl-C on
+a running crawl, `serve` answering over a real socket, and `demo --no-serve` end to end."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sqlite3
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, LimitCaps
+from tests.cli.conftest import Cli
+from tests.plugins.emulator import EmulatorFactory
+
+
+def test_add_crawl_and_search_in_subprocesses(
+    cli: Cli, emulator_factory: EmulatorFactory, isolated_env: Path
+) -> None:
+    server = emulator_factory("cloud", pages=10)
+    cli.env["CONFLUENCE_API_TOKEN"] = DEMO_API_TOKEN
+    added = cli.run(
+        "add",
+        server.site_url,
+        "--space",
+        "DEMO",
+        "--flavour",
+        "cloud",
+        "--email",
+        DEMO_EMAIL,
+        "--no-crawl",
+    )
+    assert added.returncode == 0, added.stderr
+    crawled = cli.run("crawl", "DEMO")
+    assert crawled.returncode == 0, crawled.stdout + crawled.stderr
+    assert "Done:" in crawled.stdout
+
+    page_id, marker = sorted(server.state.markers("DEMO").items())[0]
+    found = cli.run("search", marker, "--json")
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)["results"]
+    assert hits and hits[0]["page_id"].endswith(f":{page_id}")
+
+    # The token is stored encrypted: its bytes are nowhere in the database files.
+    for path in isolated_env.glob("*.sqlite3*"):
+        assert DEMO_API_TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_ctrl_c_cancels_the_crawl_cleanly(
+    cli: Cli, emulator_factory: EmulatorFactory, isolated_env: Path
+) -> None:
+    server = emulator_factory("cloud", pages=60, latency_ms=150, caps=LimitCaps.uniform(1))
+    cli.env["CONFLUENCE_API_TOKEN"] = DEMO_API_TOKEN
+    added = cli.run(
+        "add",
+        server.site_url,
+        "--space",
+        "DEMO",
+        "--flavour",
+        "cloud",
+        "--email",
+        DEMO_EMAIL,
+        "--no-crawl",
+    )
+    assert added.returncode == 0, added.stderr
+
+    process = cli.popen("crawl", "DEMO")
+    deadline = time.monotonic() + 60
+    database = isolated_env / "confluence-rag.sqlite3"
+    while _pages_stored(database) < 2:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the crawl stored nothing"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stdout + stderr
+    assert "Cancelling" in stdout and "cancelled" in stdout
+    assert "Traceback" not in stderr
+
+    (source,) = json.loads(cli.run("sources", "--json").stdout)["sources"]
+    assert source["progress_id"] is None, "the job is still active after Ctrl-C"
+    assert 2 <= source["total_pages"] < 60
+
+
+def _pages_stored(database: Path) -> int:
+    if not database.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
+            return int(connection.execute("SELECT count(*) FROM pages").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0  # tables not created yet, or busy
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_answers_and_stops_on_ctrl_c(cli: Cli) -> None:
+    port = _free_port()
+    process = cli.popen("serve", "--port", str(port))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "serve never answered"
+                time.sleep(0.2)
+        assert health.status_code == 200 and health.json()["database"] == "ok"
+        docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5)
+        assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    finally:
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stdout + stderr
+
+
+def test_serve_refuses_a_public_address_without_a_token(cli: Cli) -> None:
+    result = cli.run("serve", "--host", "0.0.0.0", "--port", str(_free_port()), timeout=60)
+    assert result.returncode == 1
+    assert "CONFLUENCE_RAG_API_TOKEN" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_no_serve_end_to_end(cli: Cli, isolated_env: Path) -> None:
+    # The real default (local MiniLM) model, as `make demo` uses it.
+    for name in [name for name in cli.env if name.startswith("CONFLUENCE_RAG_OPENAI")]:
+        del cli.env[name]
+    cli.env.pop("CONFLUENCE_RAG_EMBEDDER")
+    args = ("demo", "--no-serve", "--pages", "20", "--emulator-port", str(_free_port()))
+    result = cli.run(*args, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Confluence emulator (cloud)" in out and "Added" in out
+    assert "Done:" in out and "Sample search" in out
+    assert "1. " in out, "the sample search printed no result"
+    assert (isolated_env / "demo" / "confluence-rag.sqlite3").exists()
+
+    # Run again: the demo reuses its index and syncs it.
+    again = cli.run(*args, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Reusing the demo source" in again.stdout and "Done:" in again.stdout
