@@ -218,3 +218,24 @@ def test_a_listing_that_fails_part_way_is_never_complete(
     assert result.complete is False  # type: ignore[attr-defined]
     assert len(result.refs) == 300  # type: ignore[attr-defined]
     assert "500" in result.error  # type: ignore[attr-defined]
+
+
+def test_a_slow_response_times_out_and_is_retried(
+    emulator_factory: object, settings: Settings
+) -> None:
+    server = emulator_factory("datacenter", pages=10)  # type: ignore[operator]
+    server.state.add_fault(FaultRule(kind="latency", latency_ms=3000, times=1))
+    sleep = RecordedSleep()
+    impatient = settings.model_copy(update={"http_timeout_seconds": 0.5})
+
+    async def walk() -> tuple[int, ConfluenceClient]:
+        async with ConfluenceClient(
+            server.site_url, auth_for(server), settings=impatient, sleep=sleep
+        ) as client:
+            return len([page async for page in client.iter_pages(SPACE)]), client
+
+    started = time.monotonic()
+    count, client = run(walk())
+    assert count == len(server.state.current_ids(SPACE))
+    assert client.stats.retries[RetryReason.TIMEOUT.value] == 1
+    assert time.monotonic() - started < 2.5  # gave up on the slow answer after ~0.5 s

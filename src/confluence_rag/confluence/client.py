@@ -14,7 +14,6 @@ Secrets: ``repr(client)`` names the site and the account only; messages name the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from contextlib import aclosing
@@ -263,7 +262,7 @@ class ConfluenceClient:
         ids = [cql.validate_page_id(page_id) for page_id in dict.fromkeys(page_ids)]
         batches = [ids[i : i + batch_size] for i in range(0, len(ids), max(1, batch_size))]
         expand = PAGE_EXPAND if include_body else META_EXPAND
-        results: asyncio.Queue[list[Page] | BaseException] = asyncio.Queue()
+        results: asyncio.Queue[list[Page] | Exception] = asyncio.Queue()
 
         async def run(batch: list[str]) -> None:
             search = self._search(
@@ -273,9 +272,7 @@ class ConfluenceClient:
                 async with aclosing(search) as items:
                     pages = [parse_page(item, base=base) async for item, base in items]
                 await results.put(pages)
-            except asyncio.CancelledError:
-                raise
-            except BaseException as error:  # handed to the consumer, who re-raises it
+            except Exception as error:  # handed to the consumer, who re-raises it
                 await results.put(error)
 
         # one task per batch, but only as many running as the limiter has slots: the rest wait
@@ -294,7 +291,7 @@ class ConfluenceClient:
         try:
             for _ in range(len(batches)):
                 outcome = await results.get()
-                if isinstance(outcome, BaseException):
+                if isinstance(outcome, Exception):
                     raise outcome
                 start_next()
                 for page in outcome:
@@ -481,10 +478,13 @@ class ConfluenceClient:
                 if url is not None and not prefetch:
                     task = asyncio.ensure_future(fetch(url))
         finally:
-            if task is not None and not task.done():
+            # the caller stopped early, or something failed: end the prefetch in flight, and
+            # collect its outcome so no failure is left unretrieved
+            if task is not None:
                 task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+                await asyncio.wait([task])
+                if not task.cancelled():
+                    task.exception()
 
     # ------------------------------------------------------------------ errors
 
