@@ -34,6 +34,7 @@ class FakeEmbeddingServer:
         self.delay_seconds = delay_seconds
         self.texts_embedded = 0
         self.requests = 0
+        self.batch_sizes: list[int] = []
         self._lock = threading.Lock()
         server = self
 
@@ -50,6 +51,7 @@ class FakeEmbeddingServer:
                 with server._lock:
                     server.requests += 1
                     server.texts_embedded += len(texts)
+                    server.batch_sizes.append(len(texts))
                 data = [
                     {"index": n, "embedding": vector_for(text, server.dimension)}
                     for n, text in enumerate(texts)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from confluence_rag.confluence.models import Page
 from confluence_rag.content.metadata import should_skip, to_document
@@ -91,7 +91,7 @@ class CrawlJob:
                 client=client,
                 store=self._store,
                 embedder=embedder,
-                prepare=self._preparer(source, embedder, client),
+                prepare=self.preparer(source, embedder, client.api_base),
                 progress=progress,
                 batch_size=self._settings.embed_batch_size,
                 converter_workers=self._converter_workers,
@@ -102,15 +102,15 @@ class CrawlJob:
         if counters["pages_failed"]:
             progress.log(f"{counters['pages_failed']} page(s) failed; see the lines above")
 
-    def _preparer(
-        self, source: SourceRecord, embedder: Embedder, client: Any
+    def preparer(
+        self, source: SourceRecord, embedder: Embedder, base_url: str
     ) -> Callable[[Page, str], tuple[Document, list[Chunk]] | str]:
+        """Page -> (document, chunks), or the reason to skip it. Pure CPU work: the pipeline
+        runs it in a thread. The source's own skip rules override the settings'."""
         settings = self._settings
-        rules = dict(getattr(source, "skip_rules", None) or {})
+        rules = dict(source.skip_rules or {})
         skip_settings = settings.model_copy(update=rules) if rules else settings
-        context = ConversionContext(
-            base_url=client.api_base, space_names=dict(source.space_names or {})
-        )
+        context = ConversionContext(base_url=base_url, space_names=dict(source.space_names))
         target = settings.chunk_target_tokens
         limit = min(settings.chunk_max_tokens, embedder.max_tokens)
         count_tokens = embedder.count_tokens

@@ -93,13 +93,14 @@ class CrawlPlan:
     stored_versions: Mapping[str, tuple[int, bool]] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: a page is waited for by object
 class _Prepared:
     space: str
     page: Page
     document: Document
     chunks: list[Chunk]
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    missing: int = 0  # distinct chunk hashes still waiting for the model
 
 
 class _End:
@@ -236,31 +237,59 @@ class PagePipeline:
 
     # --- stage 3: embed ---------------------------------------------------------------------
     async def _embed(self) -> None:
+        """Feed the model full batches of new chunks, drawn from as many pages as it takes.
+
+        Texts left over after the last full batch wait for the next pages rather than going
+        to the model as a runt batch, unless nothing else is queued (then the model would
+        idle) or the stream has ended. A page goes on to the writer once it has every vector.
+        """
         batch_size = self._batch_size
+        waiting: dict[str, list[_Prepared]] = {}  # hash -> pages that need its vector
+        texts: dict[str, str] = {}  # hash -> text, in arrival order, not yet embedded
         ended = False
-        while not ended:
-            group: list[_Prepared] = []
-            missing = 0
-            item = await self._prepared.get()
-            while True:
+        while not ended or texts:
+            while not ended and len(texts) < batch_size:
+                if texts and self._prepared.empty():
+                    break  # the model would idle: embed what there is
+                item = await self._prepared.get()
                 if isinstance(item, _End):
                     ended = True
                     break
-                missing += await self._attach_known_vectors(item)
-                group.append(item)
-                # Full batch, or nothing else waiting: run the model now rather than idle it.
-                if missing >= batch_size or self._prepared.empty():
-                    break
-                item = self._prepared.get_nowait()
-            if group:
-                await self._embed_group(group)
-                for prepared in group:
-                    await self._writes.put(prepared)
+                await self._attach_known_vectors(item)
+                embedded = 0
+                for chunk in item.chunks:
+                    digest = chunk.content_hash
+                    if digest in item.vectors or item in waiting.get(digest, ()):
+                        continue
+                    if digest not in texts:
+                        texts[digest] = chunk.embed_text
+                        embedded += 1
+                    waiting.setdefault(digest, []).append(item)
+                    item.missing += 1
+                # Counted per space so a finished space's checkpoint carries its own numbers.
+                self._progress.count(item.space, "chunks_embedded", embedded)
+                self._progress.count(item.space, "chunks_reused", len(item.chunks) - embedded)
+                if item.missing == 0:
+                    await self._writes.put(item)
+            if not texts:
+                continue
+            take = len(texts)
+            if not ended and take >= batch_size:
+                take -= take % batch_size
+            digests = list(texts)[:take]
+            vectors = await self._embedder.embed_documents([texts[d] for d in digests])
+            for digest, vector in zip(digests, vectors, strict=True):
+                del texts[digest]
+                self._remember(digest, vector)
+                for item in waiting.pop(digest, ()):
+                    item.vectors[digest] = vector
+                    item.missing -= 1
+                    if item.missing == 0:
+                        await self._writes.put(item)
         await self._writes.put(_END)
 
-    async def _attach_known_vectors(self, item: _Prepared) -> int:
-        """Fill ``item.vectors`` from recent work and the store; return how many chunks still
-        need the model."""
+    async def _attach_known_vectors(self, item: _Prepared) -> None:
+        """Fill ``item.vectors`` from recent work and from the store (content-hash reuse)."""
         wanted: list[str] = []
         for chunk in item.chunks:
             digest = chunk.content_hash
@@ -275,28 +304,6 @@ class PagePipeline:
             found = await self._store.embeddings_for_hashes(self.plan.source_id, wanted)
             for digest, vector in found.items():
                 item.vectors[digest] = np.asarray(vector, dtype=np.float32)
-        return sum(1 for chunk in item.chunks if chunk.content_hash not in item.vectors)
-
-    async def _embed_group(self, group: list[_Prepared]) -> None:
-        texts: dict[str, str] = {}
-        for item in group:
-            embedded = 0
-            for chunk in item.chunks:
-                digest = chunk.content_hash
-                if digest not in item.vectors and digest not in texts:
-                    texts[digest] = chunk.embed_text
-                    embedded += 1
-            # Counted per space so a finished space's checkpoint carries its own numbers.
-            self._progress.count(item.space, "chunks_embedded", embedded)
-            self._progress.count(item.space, "chunks_reused", len(item.chunks) - embedded)
-        if texts:
-            vectors = await self._embedder.embed_documents(list(texts.values()))
-            for digest, vector in zip(texts, vectors, strict=True):
-                self._remember(digest, vector)
-        for item in group:
-            for chunk in item.chunks:
-                if chunk.content_hash not in item.vectors:
-                    item.vectors[chunk.content_hash] = self._recent[chunk.content_hash]
 
     def _remember(self, digest: str, vector: np.ndarray) -> None:
         self._recent[digest] = vector
