@@ -4,7 +4,9 @@ wrong site URL are distinct errors with messages a user can act on, and no secre
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -201,3 +203,29 @@ def test_reprs_hide_secrets(settings: Settings) -> None:
 def test_empty_credentials_are_refused(build: Callable[[], SiteAuth]) -> None:
     with pytest.raises(InvalidInput):
         build()
+
+
+def test_a_redirected_api_is_explained(settings: Settings) -> None:
+    # a real HTTP server on 127.0.0.1 standing in for a proxy that bounces API calls to a login
+    class Bounce(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self.send_response(302)
+            self.send_header("Location", "https://sso.example.com/login?ticket=abc")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Bounce) as proxy:
+        thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+        thread.start()
+        try:
+            error = check(
+                f"http://127.0.0.1:{proxy.server_port}", SiteAuth.datacenter("p"), settings
+            )
+        finally:
+            proxy.shutdown()
+    assert type(error) is UnexpectedResponse
+    assert "redirects API calls to https://sso.example.com/login" in error.message
+    assert "ticket=abc" not in error.message

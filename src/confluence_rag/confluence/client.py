@@ -524,6 +524,15 @@ class ConfluenceClient:
 
     def _unexpected(self, reply: Reply, doing: str) -> UnexpectedResponse:
         status = reply.response.status_code
+        location = reply.response.headers.get("Location")
+        if 300 <= status < 400 and location:
+            # API calls are never redirected by Confluence itself: a proxy, a login page or
+            # http -> https is in the way. The target is shown without its query string.
+            return UnexpectedResponse(
+                f"{self.api_base} redirects API calls to {location.split('?')[0]} while "
+                f"{doing}: {_CONTEXT_HINT}, and whether it should start with https://.",
+                details={"site": self.api_base, "status": status},
+            )
         return UnexpectedResponse(
             f"Confluence at {self.api_base} answered {status} while {doing}: "
             f"{_server_message(reply.response)}",
