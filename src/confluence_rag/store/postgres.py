@@ -27,7 +27,6 @@ from psycopg_pool import AsyncConnectionPool
 from confluence_rag.content.models import Document
 from confluence_rag.errors import (
     ConfigurationError,
-    IndexModelMismatch,
     InvalidInput,
     PageNotFound,
     StoreError,
@@ -170,10 +169,16 @@ class PostgresStore(Store):
         async with self._pool.connection() as conn, conn.transaction():
             yield conn
 
-    async def _run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """``fn(conn, *args)`` in one transaction; driver errors become ``StoreError``."""
+    async def _run(self, fn: Callable[..., Awaitable[T]], *args: Any, snapshot: bool = False) -> T:
+        """``fn(conn, *args)`` in one transaction; driver errors become ``StoreError``.
+
+        ``snapshot``: a read-only REPEATABLE READ transaction, so a read made of several
+        statements sees one state of the database even while pages are being rewritten.
+        """
         try:
             async with self._transaction() as conn:
+                if snapshot:
+                    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 return await fn(conn, *args)
         except psycopg.Error as exc:
             raise StoreError(f"database error: {exc}") from exc
@@ -386,7 +391,7 @@ class PostgresStore(Store):
 
     # --- search primitives ----------------------------------------------------------------
     async def keyword_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
-        return await self._run(search_sql.keyword_candidates, query, filters, limit)
+        return await self._run(search_sql.keyword_candidates, query, filters, limit, snapshot=True)
 
     async def vector_candidates(
         self, vector: np.ndarray, filters: SearchFilters, limit: int
@@ -395,20 +400,7 @@ class PostgresStore(Store):
         if query.ndim != 1 or not np.isfinite(query).all():
             raise InvalidInput(f"a query vector must be 1-D and finite, got shape {query.shape}")
 
-        async def search(conn: Conn) -> Scored:
-            model = await records_sql.get_index_model(conn)
-            if model is None:
-                return []  # nothing was ever indexed
-            if query.shape[0] != model.dimension:
-                raise IndexModelMismatch(
-                    f"the query vector has {query.shape[0]} dimensions but this index was "
-                    f"built by {model.model_id!r} with {model.dimension}: search with the "
-                    "model that built it, or rebuild the index with the new one",
-                    details={"index_dimension": model.dimension, "got": int(query.shape[0])},
-                )
-            return await search_sql.vector_candidates(conn, query, filters, limit, self.ef_search)
-
-        return await self._run(search)
+        return await self._run(search_sql.vector_candidates, query, filters, limit, self.ef_search)
 
     async def fetch_chunks(self, ids: Sequence[int]) -> list[ChunkRow]:
         if not ids:

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from confluence_rag.errors import IndexModelMismatch
 from confluence_rag.search.models import SearchFilters
-from confluence_rag.store.base import ChunkRow, CodeRow
-from confluence_rag.store.postgres_records import Conn, fetchall
+from confluence_rag.store.base import ChunkRow, CodeRow, IndexModel
+from confluence_rag.store.postgres_records import Conn, fetchall, fetchone
 from confluence_rag.store.postgres_rows import (
     CHUNK_COLUMNS,
     CODE_COLUMNS,
@@ -36,6 +37,8 @@ from confluence_rag.store.query_terms import query_terms
 #: ts_rank_cd weights for {D, C, B, A}: title (A) > headings (B) > body (C), as SQLite's bm25
 #: column weights.
 RANK_WEIGHTS = "{0.1, 0.33, 0.66, 1.0}"
+#: The any-word tier of a multi-word keyword query ranks at most this many matches.
+OR_SCAN_CAP = 5000
 #: pgvector's ef_search range.
 EF_SEARCH_MAX = 1000
 
@@ -75,22 +78,56 @@ def tsquery_text(query: str) -> str:
     return " or ".join(query_terms(query))
 
 
+async def _ranked_matches(
+    conn: Conn, tsquery: str, where: str, params: list[Any], limit: int, scan_cap: int | None
+) -> list[tuple[int, float]]:
+    """Chunks matching ``websearch_to_tsquery(tsquery)`` by ``ts_rank_cd``, best first; at most
+    ``scan_cap`` matches are ranked (``None``: all)."""
+    cap = "LIMIT %s" if scan_cap is not None else ""
+    rows = await fetchall(
+        conn,
+        f"SELECT m.id, ts_rank_cd(%s::float4[], m.tsv, websearch_to_tsquery('{TS_CONFIG}', %s)) "
+        "AS rank FROM (SELECT c.id, c.tsv FROM chunks c JOIN pages p ON p.id = c.page_id "
+        f"WHERE c.tsv @@ websearch_to_tsquery('{TS_CONFIG}', %s) AND {where} {cap}) AS m "
+        "ORDER BY rank DESC, m.id LIMIT %s",
+        [
+            RANK_WEIGHTS,
+            tsquery,
+            tsquery,
+            *params,
+            *([scan_cap] if scan_cap is not None else []),
+            limit,
+        ],
+    )
+    return [(int(row["id"]), float(row["rank"])) for row in rows]
+
+
 async def keyword_candidates(
     conn: Conn, query: str, filters: SearchFilters, limit: int
 ) -> list[tuple[int, float]]:
-    text = tsquery_text(query)
-    if not text or limit <= 0:
+    """Chunks with EVERY query word first, then chunks with ANY of them, each tier by rank.
+
+    Ranking every chunk that shares one common word with a long question is what makes an
+    OR query slow on a large index (it reads and scores each match). Chunks that match all the
+    words are few and are the ones that matter, so they are ranked exhaustively; the OR tier
+    then ranks at most ``OR_SCAN_CAP`` matches. Scores: all-words tier in [1, 2), any-word
+    tier in [0, 1), monotonic in ``ts_rank_cd`` within a tier.
+    """
+    terms = query_terms(query)
+    if not terms or limit <= 0:
         return []
     where, params = page_filter_sql(filters)
-    rows = await fetchall(
-        conn,
-        "SELECT c.id, ts_rank_cd(%s::float4[], c.tsv, q) AS rank "
-        f"FROM chunks c JOIN pages p ON p.id = c.page_id, "
-        f"websearch_to_tsquery('{TS_CONFIG}', %s) AS q "
-        f"WHERE c.tsv @@ q AND {where} ORDER BY rank DESC, c.id LIMIT %s",
-        [RANK_WEIGHTS, text, *params, limit],
-    )
-    return [(int(row["id"]), float(row["rank"])) for row in rows]
+    found: dict[int, float] = {}
+    if len(terms) > 1:
+        every = await _ranked_matches(conn, " ".join(terms), where, params, limit, None)
+        found.update((cid, 1.0 + rank / (1.0 + rank)) for cid, rank in every)
+    if len(found) < limit:
+        cap = OR_SCAN_CAP if len(terms) > 1 else None
+        anyone = await _ranked_matches(conn, " or ".join(terms), where, params, limit, cap)
+        for cid, rank in anyone:
+            if cid not in found and len(found) < limit:
+                found[cid] = rank / (1.0 + rank)
+    return sorted(found.items(), key=lambda item: (-item[1], item[0]))
 
 
 async def code_candidates(
@@ -127,21 +164,37 @@ def vector_query(filters: SearchFilters) -> tuple[str, list[Any]]:
     return query, params
 
 
-async def set_search_options(conn: Conn, ef_search: int, limit: int) -> None:
-    """HNSW options for the rest of this transaction."""
+async def prepare_vector_search(conn: Conn, ef_search: int, limit: int) -> IndexModel | None:
+    """Set the HNSW options for the rest of this transaction (``set_config(..., true)`` is
+    ``SET LOCAL`` with a bound value) and read the index model, in one round trip."""
     ef = max(min(int(ef_search), EF_SEARCH_MAX), min(int(limit), EF_SEARCH_MAX))
-    # SET LOCAL cannot take parameters; ef is an int computed here, not user text.
-    await conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
-    await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    row = await fetchone(
+        conn,
+        "SELECT set_config('hnsw.ef_search', %s, true), "
+        "set_config('hnsw.iterative_scan', 'relaxed_order', true), model_id, dimension "
+        "FROM index_meta WHERE id = 1",
+        (str(ef),),
+    )
+    if row is None or row["model_id"] is None:
+        return None
+    return IndexModel(model_id=row["model_id"], dimension=int(row["dimension"]))
 
 
 async def vector_candidates(
     conn: Conn, vector: np.ndarray, filters: SearchFilters, limit: int, ef_search: int
 ) -> list[tuple[int, float]]:
-    """Nearest live chunks by cosine similarity (1 - cosine distance), best first."""
-    if limit <= 0:
-        return []
-    await set_search_options(conn, ef_search, limit)
+    """Nearest live chunks by cosine similarity (1 - cosine distance), best first.
+    ``IndexModelMismatch`` if the vector's dimension is not the index's."""
+    model = await prepare_vector_search(conn, ef_search, limit)
+    if model is None or limit <= 0:
+        return []  # nothing was ever indexed
+    if vector.shape[0] != model.dimension:
+        raise IndexModelMismatch(
+            f"the query vector has {vector.shape[0]} dimensions but this index was "
+            f"built by {model.model_id!r} with {model.dimension}: search with the "
+            "model that built it, or rebuild the index with the new one",
+            details={"index_dimension": model.dimension, "got": int(vector.shape[0])},
+        )
     query, params = vector_query(filters)
     rows = await fetchall(conn, query, [vector, *params, limit])
     return [(int(row["id"]), float(row["score"])) for row in rows]
