@@ -4,12 +4,14 @@ progress, conflicts, cancel, graceful stop and resume, failures, max_pages, Data
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
 import time
 from typing import Any
 
 import pytest
 
-from confluence_rag.emulator import DEMO_API_TOKEN, FaultRule
+from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, FaultRule
 from confluence_rag.errors import InvalidInput, JobAlreadyRunning, JobNotFound, SourceNotFound
 from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
@@ -283,3 +285,56 @@ def test_delete_cancels_the_running_job(
             assert (await services.jobs.get(job.id)).status == "cancelled"
 
     run(scenario())
+
+
+def test_at_most_max_concurrent_jobs_run_at_once(
+    fast_settings: Settings, emulator_factory: EmulatorFactory
+) -> None:
+    settings = fast_settings.model_copy(update={"max_concurrent_jobs": 1})
+    server = emulator_factory("cloud", pages=30, extra_spaces={"OPS": 20}, latency_ms=10)
+
+    async def scenario() -> None:
+        async with build_services(settings) as services:
+            first, _ = await services.sources.add(new_source(server, "DEMO"), start=False)
+            second, _ = await services.sources.add(new_source(server, "OPS"), start=False)
+            services.jobs.start()
+            jobs = [await services.jobs.submit(s.id) for s in (first, second)]
+            most = 0
+            while True:
+                states = [(await services.jobs.get(j.id)).status for j in jobs]
+                most = max(most, states.count("running"), len(services.jobs.running_here))
+                if all(state == "completed" for state in states):
+                    break
+                assert not {"failed", "cancelled"} & set(states)
+                await asyncio.sleep(0.05)
+            assert most == 1
+
+    run(scenario())
+
+
+def test_no_secret_in_any_log_line(
+    fast_settings: Settings, emulator_factory: EmulatorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = emulator_factory("cloud", pages=15, extra_spaces={})
+    caplog.set_level(logging.DEBUG)
+
+    async def scenario() -> None:
+        async with build_services(fast_settings) as services:
+            source, job = await services.sources.add(new_source(server))
+            assert job is not None
+            server.state.add_fault(FaultRule(kind="429", probability=0.2))
+            services.jobs.start()
+            assert (await services.jobs.wait(job.id)).status == "completed"
+        # A failing run logs too: its error path must be clean as well.
+        server.state.add_fault(FaultRule(kind="500", path="/content/search"))
+        async with build_services(fast_settings.model_copy(update={"max_retries": 1})) as services:
+            services.jobs.start()
+            failed = await services.jobs.wait((await services.jobs.submit(source.id)).id)
+            assert failed.status == "failed"
+
+    run(scenario())
+    header = base64.b64encode(f"{DEMO_EMAIL}:{DEMO_API_TOKEN}".encode()).decode()
+    assert len(caplog.records) > 10
+    for record in caplog.records:
+        text = record.getMessage()
+        assert DEMO_API_TOKEN not in text and header not in text, text

@@ -33,6 +33,7 @@ from confluence_rag.errors import (
     InvalidInput,
     JobAlreadyRunning,
     JobCancelled,
+    SourceNotFound,
 )
 from confluence_rag.ingest.progress import JobProgress
 from confluence_rag.settings import Settings
@@ -404,12 +405,20 @@ class JobRunner:
                 "attempts": context.attempt,
             }
         await self._store.update_job(job.id, **fields)
-        if status == "completed":
-            await self._store.update_source(
-                job.source_id, last_sync_at=attempt_started, sync_status="active", sync_error=None
-            )
-        elif status == "failed":
-            await self._store.update_source(job.source_id, sync_status="error", sync_error=error)
+        try:
+            if status == "completed":
+                await self._store.update_source(
+                    job.source_id,
+                    last_sync_at=attempt_started,
+                    sync_status="active",
+                    sync_error=None,
+                )
+            elif status == "failed":
+                await self._store.update_source(
+                    job.source_id, sync_status="error", sync_error=error
+                )
+        except SourceNotFound:
+            pass  # the source was deleted while its job ran: nothing left to mark
         logger.info("job %s %s", job.id, status)
         self._notify()
 
