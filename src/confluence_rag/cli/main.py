@@ -10,6 +10,7 @@ from confluence_rag.cli import (
     demo_cmd,
     emulator_cmd,
     jobs_cmd,
+    mcp_cmd,
     search_cmd,
     serve_cmd,
     sources_cmd,
@@ -44,5 +45,6 @@ sources_cmd.register(app)  # add, sources, delete
 jobs_cmd.register(app)  # crawl, sync
 search_cmd.register(app)
 serve_cmd.register(app)
+mcp_cmd.register(app)
 emulator_cmd.register(app)
 demo_cmd.register(app)

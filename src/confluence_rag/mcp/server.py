@@ -1,0 +1,193 @@
+"""The MCP server (official MCP Python SDK, ``mcp`` 2.x) and its two transports.
+
+    server = create_mcp_server(services)          # or a callable returning the services
+    await server.run_stdio_async()                 # `confluence-rag mcp` (see cli/mcp_cmd.py)
+    mount_mcp(app)                                 # streamable HTTP at /mcp of the FastAPI app
+
+The tools live in ``tools.py``; this module only builds the server and wires transports.
+
+Streamable HTTP needs its session manager running for as long as the app serves, and Starlette
+does not run the lifespan of a mounted sub-app. So ``mount_mcp`` adds a plain route and wraps
+the app's own lifespan: the app's services open first, then the MCP session manager; on
+shutdown the sessions end before the services close.
+
+The ``/api`` routes check the API token with a dependency, which a raw ASGI route does not go
+through, so ``mount_mcp`` checks the same token itself (constant time, same 401 wording). A
+middleware of the API layer in front of it does no harm: it simply runs first.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Literal, cast
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from confluence_rag import __version__
+from confluence_rag.mcp.tools import ServicesProvider, register_tools
+from confluence_rag.services import Services
+from confluence_rag.settings import Settings
+
+SERVER_NAME = "confluence-rag"
+MCP_PATH = "/mcp"
+INSTRUCTIONS = (
+    "Search a Confluence knowledge base. Start with rag_get_available_sources, then "
+    "rag_search_knowledge_base (or rag_search_code_examples for code); open a hit in full with "
+    "rag_read_full_page(page_id=...). Cite the page URL when you answer."
+)
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def _log_level(settings: Settings | None) -> LogLevel:
+    level = (settings.log_level if settings else "INFO").upper()
+    allowed = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+    return cast(LogLevel, level if level in allowed else "INFO")
+
+
+def create_mcp_server(services: Services | ServicesProvider) -> MCPServer:
+    """An MCP server whose tools run on ``services``.
+
+    Pass the services themselves (stdio, tests) or a callable returning them (an HTTP app
+    whose lifespan opens the services after the routes are built).
+    """
+    provider: ServicesProvider
+    if isinstance(services, Services):
+        ready = services
+        provider = lambda: ready  # noqa: E731 - a one-line closure is the clearest form
+        settings: Settings | None = services.settings
+    else:
+        provider = services
+        settings = None
+    server: MCPServer = MCPServer(
+        SERVER_NAME,
+        title="Confluence knowledge base",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        log_level=_log_level(settings),
+    )
+    register_tools(server, provider)
+    return server
+
+
+class _TokenGuard:
+    """Refuse requests without ``Authorization: Bearer <token>`` when a token is configured."""
+
+    def __init__(self, app: ASGIApp, token: Callable[[], SecretStr | None]) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        expected = self.token()
+        if scope["type"] == "http" and expected is not None and not _authorized(scope, expected):
+            body = json.dumps(
+                {
+                    "error": {
+                        "code": "unauthorized",
+                        "message": "missing or wrong API token: send 'Authorization: Bearer "
+                        "<CONFLUENCE_RAG_API_TOKEN>'",
+                        "details": {},
+                    }
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"www-authenticate", b"Bearer"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def _authorized(scope: Scope, expected: SecretStr) -> bool:
+    header = b""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            header = value
+            break
+    scheme, _, given = header.decode("latin-1").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), expected.get_secret_value().encode()
+    )
+
+
+def _transport_security(settings: Settings) -> TransportSecuritySettings:
+    """DNS-rebinding protection while no token guards the endpoint.
+
+    Without a token, ``serve`` only listens on loopback, so only loopback Host/Origin headers are
+    legitimate: a web page that rebinds its name to 127.0.0.1 is refused. With a token, a
+    rebinding page cannot send it, and the server may sit behind any host name.
+    """
+    if settings.api_token is not None:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"],
+        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+    )
+
+
+def mount_mcp(
+    app: Starlette,
+    services: Services | ServicesProvider | None = None,
+    *,
+    settings: Settings | None = None,
+    path: str = MCP_PATH,
+) -> MCPServer:
+    """Serve MCP over streamable HTTP at ``path`` of ``app`` (FastAPI or Starlette).
+
+    ``services`` defaults to ``app.state.services`` (what ``create_app``'s lifespan opens),
+    looked up on each call; ``settings`` default to ``app.state.settings``. Call it once per
+    app, after the app is built: it wraps the app's lifespan to run the MCP session manager
+    inside it.
+    """
+    if settings is None:
+        settings = cast(Settings, app.state.settings)
+
+    def from_app() -> Services:
+        current: Services | None = getattr(app.state, "services", None)
+        if current is None:
+            raise RuntimeError("the app's services are not started (lifespan did not run)")
+        return current
+
+    server = create_mcp_server(services if services is not None else from_app)
+    # Builds the session manager (the Starlette app it returns is not used: we route to the
+    # manager ourselves and run it in the host app's lifespan).
+    server.streamable_http_app(
+        streamable_http_path=path, transport_security=_transport_security(settings)
+    )
+    manager = server.session_manager
+    endpoint = _TokenGuard(StreamableHTTPASGIApp(manager), lambda: settings.api_token)
+    app.router.routes.append(Route(path, endpoint=endpoint))
+
+    original = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(host: Any) -> AsyncIterator[Any]:
+        async with original(host) as state:
+            async with manager.run():
+                yield state
+
+    app.router.lifespan_context = lifespan
+    return server
+
+
+async def run_stdio(services: Services) -> None:
+    """Serve the tools over stdin/stdout until the client closes the stream."""
+    await create_mcp_server(services).run_stdio_async()

@@ -1,0 +1,54 @@
+"""Small checks the MCP test modules share (all through the SDK's own client)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.types import CallToolResult, TextContent
+
+from mcp import Client
+
+TOOLS = (
+    "rag_get_available_sources",
+    "rag_search_knowledge_base",
+    "rag_search_code_examples",
+    "rag_list_pages_for_source",
+    "rag_read_full_page",
+    "rag_sync_source",
+    "rag_get_progress",
+)
+
+
+def text_of(result: CallToolResult) -> str:
+    """The readable text of a result: there must be some, and only text blocks."""
+    assert result.content, "a tool result without text"
+    assert all(isinstance(block, TextContent) for block in result.content)
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+async def ok(client: Client, name: str, arguments: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """Call a tool that must succeed: (structured content, text)."""
+    result = await client.call_tool(name, arguments or {})
+    text = text_of(result)
+    assert not result.is_error, text
+    assert isinstance(result.structured_content, dict), "no structured content"
+    # The text is for reading, not a JSON dump of the structured content.
+    assert not text.lstrip().startswith("{"), text[:200]
+    return result.structured_content, text
+
+
+async def tool_error(client: Client, name: str, arguments: dict[str, Any]) -> str:
+    """Call a tool that must fail as a tool error (isError), not a protocol error; its text."""
+    result = await client.call_tool(name, arguments)
+    text = text_of(result)
+    assert result.is_error, f"{name}({arguments}) succeeded: {text[:300]}"
+    return text
+
+
+def hit_for(results: list[dict[str, Any]], page_id: str) -> dict[str, Any]:
+    """The result for ``page_id``. The index embeds with deterministic noise (fast fake), so
+    hybrid ranking is only certain to include the page whose unique marker was searched, not
+    to rank it first among pages sharing the marker's other words."""
+    found = [hit for hit in results if hit["page_id"] == page_id]
+    assert found, f"{page_id} not in {[hit['page_id'] for hit in results]}"
+    return found[0]
