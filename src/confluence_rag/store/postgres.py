@@ -34,6 +34,7 @@ from confluence_rag.errors import (
 from confluence_rag.index.models import Chunk
 from confluence_rag.search.models import SearchFilters
 from confluence_rag.settings import Settings
+from confluence_rag.store import postgres_jobs as jobs_sql
 from confluence_rag.store import postgres_pages as pages_sql
 from confluence_rag.store import postgres_records as records_sql
 from confluence_rag.store import postgres_search as search_sql
@@ -433,6 +434,23 @@ class PostgresStore(Store):
     async def running_job_for_source(self, source_id: str) -> JobRecord | None:
         jobs = await self.list_jobs(active_only=True, source_id=source_id, limit=1)
         return jobs[0] if jobs else None
+
+    # --- job leases (several worker processes; PostgreSQL only) ----------------------------
+    async def claim_job(
+        self, job_id: str, worker_id: str, lease_seconds: float
+    ) -> JobRecord | None:
+        """Atomically take a queued job (or one whose lease lapsed) for ``worker_id``."""
+        return await self._run(jobs_sql.claim_job, job_id, worker_id, lease_seconds)
+
+    async def claim_next_job(
+        self, worker_id: str, kinds: Sequence[str], lease_seconds: float
+    ) -> JobRecord | None:
+        """Atomically take the oldest claimable job of ``kinds`` (``FOR UPDATE SKIP LOCKED``)."""
+        return await self._run(jobs_sql.claim_next_job, worker_id, list(kinds), lease_seconds)
+
+    async def renew_lease(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
+        """Heartbeat; ``False`` once the job is no longer this worker's."""
+        return await self._run(jobs_sql.renew_lease, job_id, worker_id, lease_seconds)
 
 
 def open_postgres_store(settings: Settings) -> PostgresStore:

@@ -1,0 +1,85 @@
+"""Job leases: workers on one queue never take the same job; a lapsed lease is taken over."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from confluence_rag.errors import InvalidInput
+from confluence_rag.store import JobRecord
+from confluence_rag.store.postgres import PostgresStore
+from tests.store import builders as b
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_concurrent_workers_never_claim_one_job_twice(pg_database_url: str) -> None:
+    # Separate stores = separate pools, like separate worker processes.
+    stores = [PostgresStore(pg_database_url, max_connections=3) for _ in range(4)]
+    for store in stores:
+        await store.open()
+    try:
+        await stores[0].create_source(b.source())
+        for i in range(40):
+            await stores[0].create_job(
+                JobRecord(id=f"job-{i:02d}", source_id=b.SOURCE, kind="crawl")
+            )
+
+        async def worker(store: PostgresStore, name: str) -> list[str]:
+            taken = []
+            while (job := await store.claim_next_job(name, ["crawl"], 60)) is not None:
+                assert job.status == "running" and job.lease_owner == name
+                taken.append(job.id)
+            return taken
+
+        results = await asyncio.gather(
+            *(worker(store, f"w{n}") for n, store in enumerate(stores) for _ in range(2))
+        )
+        claimed = Counter(job_id for taken in results for job_id in taken)
+        assert len(claimed) == 40 and set(claimed.values()) == {1}
+        assert sum(1 for taken in results if taken) >= 2  # the work really was shared
+        # Nothing is left to take while the leases are live.
+        assert await stores[1].claim_next_job("late", ["crawl"], 60) is None
+        assert await stores[1].claim_job("job-00", "late", 60) is None
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_lapsed_lease_is_taken_over_and_old_owner_loses_it(pg_store: PostgresStore) -> None:
+    await pg_store.create_job(
+        JobRecord(
+            id="j1", source_id=b.SOURCE, kind="crawl", checkpoint={"finished_spaces": ["DEV"]}
+        )
+    )
+    first = await pg_store.claim_job("j1", "worker-a", 0.2)
+    assert first is not None and first.lease_owner == "worker-a"
+    assert await pg_store.renew_lease("j1", "worker-a", 0.2)
+    assert await pg_store.claim_job("j1", "worker-b", 30) is None  # lease is live
+
+    await asyncio.sleep(0.5)  # worker-a "died": its lease lapses
+    second = await pg_store.claim_job("j1", "worker-b", 30)
+    assert second is not None and second.lease_owner == "worker-b"
+    assert dict(second.checkpoint) == {"finished_spaces": ["DEV"]}  # resumes where a stopped
+    assert second.started_at == first.started_at
+    assert not await pg_store.renew_lease("j1", "worker-a", 30)  # a must stop
+    assert await pg_store.renew_lease("j1", "worker-b", 30)
+
+
+async def test_finished_and_cancelled_jobs_are_not_claimed(pg_store: PostgresStore) -> None:
+    await pg_store.create_job(JobRecord(id="done", source_id=b.SOURCE, kind="crawl"))
+    await pg_store.update_job("done", status="completed")
+    await pg_store.create_job(JobRecord(id="stop", source_id=b.SOURCE, kind="crawl"))
+    await pg_store.update_job("stop", cancel_requested=True)
+    await pg_store.create_job(JobRecord(id="other", source_id=b.SOURCE, kind="sync"))
+    assert await pg_store.claim_job("done", "w", 30) is None
+    assert await pg_store.claim_job("stop", "w", 30) is None
+    assert await pg_store.claim_next_job("w", ["crawl"], 30) is None
+    job = await pg_store.claim_next_job("w", ["crawl", "sync"], 30)
+    assert job is not None and job.id == "other"
+    with pytest.raises(InvalidInput):
+        await pg_store.claim_next_job("", ["crawl"], 30)
+    with pytest.raises(InvalidInput):
+        await pg_store.renew_lease("other", "w", 0)
