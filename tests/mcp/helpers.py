@@ -45,10 +45,17 @@ async def tool_error(client: Client, name: str, arguments: dict[str, Any]) -> st
     return text
 
 
-def hit_for(results: list[dict[str, Any]], page_id: str) -> dict[str, Any]:
-    """The result for ``page_id``. The index embeds with deterministic noise (fast fake), so
-    hybrid ranking is only certain to include the page whose unique marker was searched, not
-    to rank it first among pages sharing the marker's other words."""
-    found = [hit for hit in results if hit["page_id"] == page_id]
-    assert found, f"{page_id} not in {[hit['page_id'] for hit in results]}"
+# The index embeds with deterministic noise (the fast fake), and a marker shares words with
+# other markers ("ocelot_tangent_demo_00002" / "..._00021"): keyword search ranks the marked
+# chunk first (only it has every word), but fused with noisy semantic ranks it is only certain to
+# be among the top few dozen, not first.
+MARKER_HITS = 20
+
+
+def hit_for(
+    results: list[dict[str, Any]], page_id: str, marker: str, field: str = "content"
+) -> dict[str, Any]:
+    """The result of ``page_id`` whose ``field`` holds ``marker`` (see MARKER_HITS)."""
+    found = [hit for hit in results if hit["page_id"] == page_id and marker in hit[field]]
+    assert found, f"{marker} of {page_id} not in {[hit['page_id'] for hit in results]}"
     return found[0]

@@ -13,7 +13,7 @@ from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
 from mcp import Client
 from tests.mcp.conftest import McpIndex, index_settings
-from tests.mcp.helpers import TOOLS, hit_for, ok, tool_error
+from tests.mcp.helpers import MARKER_HITS, TOOLS, hit_for, ok, tool_error
 
 Scenario = Callable[[Client, Services], Awaitable[None]]
 
@@ -83,12 +83,14 @@ def test_search_finds_the_page_with_title_and_url(
     page = mcp_index.marked[0]
 
     async def scenario(client: Client, services: Services) -> None:
-        data, text = await ok(client, "rag_search_knowledge_base", {"query": page.marker})
-        first = hit_for(data["results"], page.key)
+        data, text = await ok(
+            client, "rag_search_knowledge_base", {"query": page.marker, "match_count": MARKER_HITS}
+        )
+        first = hit_for(data["results"], page.key, page.marker)
         assert first["title"] == page.title and first["url"] == page.url
         assert page.marker in first["content"]
         assert first["breadcrumb"].startswith(("Demo Space", "Operations", first["breadcrumb"]))
-        assert data["count"] == len(data["results"]) <= 5
+        assert data["count"] == len(data["results"]) <= MARKER_HITS
         assert page.title in text and page.url in text and page.key in text
 
         # Pages mode: one hit per page, scoped to the source.
@@ -140,8 +142,7 @@ def test_code_search(mcp_settings: Settings, mcp_index: McpIndex) -> None:
             "rag_search_code_examples",
             {"query": page.marker, "source_id": mcp_index.source_id, "match_count": 3},
         )
-        first = hit_for(data["results"], page.key)
-        assert page.marker in first["code"]
+        first = hit_for(data["results"], page.key, page.marker, "code")
         assert first["language"] == page.language and first["url"] == page.url
         assert page.title in text and page.url in text and f"```{page.language}" in text
 

@@ -54,20 +54,22 @@ def _log_level(settings: Settings | None) -> LogLevel:
     return cast(LogLevel, level if level in allowed else "INFO")
 
 
-def create_mcp_server(services: Services | ServicesProvider) -> MCPServer:
+def create_mcp_server(
+    services: Services | ServicesProvider, *, settings: Settings | None = None
+) -> MCPServer:
     """An MCP server whose tools run on ``services``.
 
     Pass the services themselves (stdio, tests) or a callable returning them (an HTTP app
-    whose lifespan opens the services after the routes are built).
+    whose lifespan opens the services after the routes are built). ``settings`` (default: the
+    services') only set the SDK's log level.
     """
     provider: ServicesProvider
     if isinstance(services, Services):
         ready = services
         provider = lambda: ready  # noqa: E731 - a one-line closure is the clearest form
-        settings: Settings | None = services.settings
+        settings = settings or services.settings
     else:
         provider = services
-        settings = None
     server: MCPServer = MCPServer(
         SERVER_NAME,
         title="Confluence knowledge base",
@@ -155,8 +157,12 @@ def mount_mcp(
     ``services`` defaults to ``app.state.services`` (what ``create_app``'s lifespan opens),
     looked up on each call; ``settings`` default to ``app.state.settings``. Call it once per
     app, after the app is built: it wraps the app's lifespan to run the MCP session manager
-    inside it.
+    inside it. A second call on the same app returns the server already mounted.
     """
+    mounted: MCPServer | None = getattr(app.state, "mcp_server", None)
+    if mounted is not None:
+        # Already served here (e.g. by create_app): one session manager per app.
+        return mounted
     if settings is None:
         settings = cast(Settings, app.state.settings)
 
@@ -166,7 +172,7 @@ def mount_mcp(
             raise RuntimeError("the app's services are not started (lifespan did not run)")
         return current
 
-    server = create_mcp_server(services if services is not None else from_app)
+    server = create_mcp_server(services if services is not None else from_app, settings=settings)
     # Builds the session manager (the Starlette app it returns is not used: we route to the
     # manager ourselves and run it in the host app's lifespan).
     server.streamable_http_app(
@@ -185,6 +191,7 @@ def mount_mcp(
                 yield state
 
     app.router.lifespan_context = lifespan
+    app.state.mcp_server = server
     return server
 
 
