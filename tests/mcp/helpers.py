@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from mcp.types import CallToolResult, TextContent
 
 from mcp import Client
+from tests.mcp.conftest import McpIndex
 
 TOOLS = (
     "rag_get_available_sources",
@@ -59,3 +61,46 @@ def hit_for(
     found = [hit for hit in results if hit["page_id"] == page_id and marker in hit[field]]
     assert found, f"{marker} of {page_id} not in {[hit['page_id'] for hit in results]}"
     return found[0]
+
+
+async def exercise(client: Client, index: McpIndex) -> None:
+    """List the tools and call each one; the text names the expected page and URL."""
+    names = sorted(tool.name for tool in (await client.list_tools()).tools)
+    assert names == sorted(TOOLS)
+    page = index.marked[2]
+
+    data, text = await ok(client, "rag_get_available_sources")
+    assert data["sources"][0]["source_id"] == index.source_id and index.source_id in text
+
+    data, text = await ok(
+        client, "rag_search_knowledge_base", {"query": page.marker, "match_count": MARKER_HITS}
+    )
+    hit_for(data["results"], page.key, page.marker)
+    assert page.title in text and page.url in text
+
+    data, text = await ok(
+        client, "rag_search_code_examples", {"query": page.marker, "match_count": MARKER_HITS}
+    )
+    hit_for(data["results"], page.key, page.marker, "code")
+    assert page.url in text
+
+    data, text = await ok(
+        client, "rag_list_pages_for_source", {"source_id": index.source_id, "limit": 200}
+    )
+    assert data["total"] == index.page_count and page.title in text and page.url in text
+
+    data, text = await ok(client, "rag_read_full_page", {"url": page.url})
+    assert data["page_id"] == page.key and page.marker in text and page.title in text
+
+    assert "query is empty" in await tool_error(client, "rag_search_knowledge_base", {"query": ""})
+    assert "unknown source_id" in await tool_error(client, "rag_sync_source", {"source_id": "x"})
+
+    data, text = await ok(client, "rag_sync_source", {"source_id": index.source_id})
+    progress_id = data["progress_id"]
+    for _ in range(600):
+        progress, text = await ok(client, "rag_get_progress", {"progress_id": progress_id})
+        if progress["done"]:
+            break
+        await asyncio.sleep(0.1)
+    assert progress["status"] == "completed", progress
+    assert progress_id in text and "completed" in text

@@ -13,17 +13,22 @@ from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
 from mcp import Client
 from tests.mcp.conftest import McpIndex, index_settings
-from tests.mcp.helpers import MARKER_HITS, TOOLS, hit_for, ok, tool_error
+from tests.mcp.helpers import MARKER_HITS, TOOLS, exercise, hit_for, ok, tool_error
 
 Scenario = Callable[[Client, Services], Awaitable[None]]
 
 
-def run_with_client(settings: Settings, scenario: Scenario, *, jobs: bool = False) -> None:
+def run_with_client(
+    settings: Settings, scenario: Scenario, *, jobs: bool = False, mode: str = "auto"
+) -> None:
+    """Run ``scenario`` against an in-process server. ``auto`` dispatches requests directly;
+    ``legacy`` runs the initialize handshake and JSON-RPC over the SDK's in-memory streams."""
+
     async def main() -> None:
         async with build_services(settings) as services:
             if jobs:
                 services.jobs.start()
-            async with Client(create_mcp_server(services)) as client:
+            async with Client(create_mcp_server(services), mode=mode) as client:
                 await scenario(client, services)
 
     asyncio.run(main())
@@ -60,6 +65,17 @@ def test_tools_are_listed_with_typed_bounded_parameters(mcp_settings: Settings) 
         assert tools["rag_sync_source"].annotations.read_only_hint is False
 
     run_with_client(mcp_settings, scenario)
+
+
+def test_every_tool_over_the_in_memory_json_rpc_session(
+    mcp_settings: Settings, mcp_index: McpIndex
+) -> None:
+    async def scenario(client: Client, services: Services) -> None:
+        assert client.server_info is not None and client.server_info.name == "confluence-rag"
+        assert "rag_search_knowledge_base" in (client.instructions or "")
+        await exercise(client, mcp_index)
+
+    run_with_client(mcp_settings, scenario, jobs=True, mode="legacy")
 
 
 def test_available_sources(mcp_settings: Settings, mcp_index: McpIndex) -> None:

@@ -28,7 +28,7 @@ from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
 from mcp import Client, StdioServerParameters
 from tests.mcp.conftest import McpIndex
-from tests.mcp.helpers import MARKER_HITS, TOOLS, hit_for, ok, tool_error
+from tests.mcp.helpers import exercise
 
 CLI = Path(sys.executable).parent / "confluence-rag"
 
@@ -85,49 +85,6 @@ def starlette_app(settings: Settings) -> Starlette:
     app.state.services = None
     mount_mcp(app)
     return app
-
-
-async def exercise(client: Client, index: McpIndex) -> None:
-    """List the tools and call each one; the text names the expected page and URL."""
-    names = sorted(tool.name for tool in (await client.list_tools()).tools)
-    assert names == sorted(TOOLS)
-    page = index.marked[2]
-
-    data, text = await ok(client, "rag_get_available_sources")
-    assert data["sources"][0]["source_id"] == index.source_id and index.source_id in text
-
-    data, text = await ok(
-        client, "rag_search_knowledge_base", {"query": page.marker, "match_count": MARKER_HITS}
-    )
-    hit_for(data["results"], page.key, page.marker)
-    assert page.title in text and page.url in text
-
-    data, text = await ok(
-        client, "rag_search_code_examples", {"query": page.marker, "match_count": MARKER_HITS}
-    )
-    hit_for(data["results"], page.key, page.marker, "code")
-    assert page.url in text
-
-    data, text = await ok(
-        client, "rag_list_pages_for_source", {"source_id": index.source_id, "limit": 200}
-    )
-    assert data["total"] == index.page_count and page.title in text and page.url in text
-
-    data, text = await ok(client, "rag_read_full_page", {"url": page.url})
-    assert data["page_id"] == page.key and page.marker in text and page.title in text
-
-    assert "query is empty" in await tool_error(client, "rag_search_knowledge_base", {"query": ""})
-    assert "unknown source_id" in await tool_error(client, "rag_sync_source", {"source_id": "x"})
-
-    data, text = await ok(client, "rag_sync_source", {"source_id": index.source_id})
-    progress_id = data["progress_id"]
-    for _ in range(600):
-        progress, text = await ok(client, "rag_get_progress", {"progress_id": progress_id})
-        if progress["done"]:
-            break
-        await asyncio.sleep(0.1)
-    assert progress["status"] == "completed", progress
-    assert progress_id in text and "completed" in text
 
 
 def test_stdio_subprocess(mcp_settings: Settings, mcp_index: McpIndex, tmp_path: Path) -> None:
