@@ -169,3 +169,15 @@ async def test_model_dimension_sizes_the_column(pg_database_url: str) -> None:
 def test_open_store_selects_postgres(pg_database_url: str, settings: Settings) -> None:
     chosen = open_store(settings.model_copy(update={"database_url": pg_database_url}))
     assert isinstance(chosen, PostgresStore)
+
+
+async def test_chunks_with_every_word_come_before_chunks_with_some(pg_store: PostgresStore) -> None:
+    await _write(pg_store, "1", ["unrelated text"], title="Rollback")
+    await _write(pg_store, "2", ["how to rollback a database migration safely"])
+    await _write(pg_store, "3", ["database sizing"])
+    hits = await pg_store.keyword_candidates("rollback the database migration", NO_FILTERS, 10)
+    assert (await _pages(pg_store, hits))[0] == "2"
+    assert set(await _pages(pg_store, hits)) == {"1", "2", "3"}
+    assert hits[0][1] >= 1.0 > hits[1][1] >= hits[2][1] > 0  # tiers, then rank within a tier
+    only_all = await pg_store.keyword_candidates("rollback database migration", NO_FILTERS, 1)
+    assert await _pages(pg_store, only_all) == ["2"]

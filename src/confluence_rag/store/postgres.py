@@ -13,8 +13,7 @@ The SQL lives in ``postgres_records`` (sources, credentials, jobs, index identit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -130,7 +129,9 @@ class PostgresStore(Store):
             min_size=self._min,
             max_size=self._max,
             open=False,
-            kwargs={"row_factory": dict_row, "autocommit": False},
+            # Autocommit: transactions are explicit (``conn.transaction()``), and one-statement
+            # reads need none.
+            kwargs={"row_factory": dict_row, "autocommit": True},
             configure=register_vector,
             name="confluence-rag",
         )
@@ -163,24 +164,22 @@ class PostgresStore(Store):
         if pool is not None:
             await pool.close()
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Conn]:
-        if self._pool is None:
-            raise StoreError("the store is not open: use 'async with store:' or open() first")
-        async with self._pool.connection() as conn, conn.transaction():
-            yield conn
-
-    async def _run(self, fn: Callable[..., Awaitable[T]], *args: Any, snapshot: bool = False) -> T:
+    async def _run(
+        self, fn: Callable[..., Awaitable[T]], *args: Any, transaction: bool = True
+    ) -> T:
         """``fn(conn, *args)`` in one transaction; driver errors become ``StoreError``.
 
-        ``snapshot``: a read-only REPEATABLE READ transaction, so a read made of several
-        statements sees one state of the database even while pages are being rewritten.
+        ``transaction=False`` is for reads that are ONE statement (a statement always sees one
+        snapshot): they skip the BEGIN / COMMIT round trips, which matters for search latency.
         """
+        if self._pool is None:
+            raise StoreError("the store is not open: use 'async with store:' or open() first")
         try:
-            async with self._transaction() as conn:
-                if snapshot:
-                    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                return await fn(conn, *args)
+            async with self._pool.connection() as conn:
+                if not transaction:
+                    return await fn(conn, *args)
+                async with conn.transaction():
+                    return await fn(conn, *args)
         except psycopg.Error as exc:
             raise StoreError(f"database error: {exc}") from exc
 
@@ -392,7 +391,9 @@ class PostgresStore(Store):
 
     # --- search primitives ----------------------------------------------------------------
     async def keyword_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
-        return await self._run(search_sql.keyword_candidates, query, filters, limit, snapshot=True)
+        return await self._run(
+            search_sql.keyword_candidates, query, filters, limit, transaction=False
+        )
 
     async def vector_candidates(
         self, vector: np.ndarray, filters: SearchFilters, limit: int
@@ -406,15 +407,15 @@ class PostgresStore(Store):
     async def fetch_chunks(self, ids: Sequence[int]) -> list[ChunkRow]:
         if not ids:
             return []
-        return await self._run(search_sql.fetch_chunks, list(ids))
+        return await self._run(search_sql.fetch_chunks, list(ids), transaction=False)
 
     async def code_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
-        return await self._run(search_sql.code_candidates, query, filters, limit)
+        return await self._run(search_sql.code_candidates, query, filters, limit, transaction=False)
 
     async def fetch_code(self, ids: Sequence[int]) -> list[CodeRow]:
         if not ids:
             return []
-        return await self._run(search_sql.fetch_code, list(ids))
+        return await self._run(search_sql.fetch_code, list(ids), transaction=False)
 
     # --- jobs -----------------------------------------------------------------------------
     async def create_job(self, job: JobRecord) -> None:
