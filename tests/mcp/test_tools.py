@@ -136,6 +136,14 @@ def test_search_filters_by_space_and_labels(mcp_settings: Settings, mcp_index: M
         )
         assert data["results"] and {hit["space"] for hit in data["results"]} == {"OPS"}
 
+        # Blank optional filters (as assistants often send them) mean no filter.
+        data, _ = await ok(
+            client,
+            "rag_search_knowledge_base",
+            {"query": "service update", "source_id": "", "space": " ", "labels": [""]},
+        )
+        assert data["count"] == 5
+
         pages = await services.store.list_pages(mcp_index.source_id, limit=500)
         label = next(label for page in pages for label in page.labels)
         data, _ = await ok(
@@ -281,6 +289,13 @@ def test_sync_returns_a_progress_id_that_can_be_followed(
         ("rag_search_code_examples", {"query": ""}, "query is empty"),
         ("rag_search_code_examples", {"query": "x", "source_id": "nope"}, "unknown source_id"),
         ("rag_list_pages_for_source", {"source_id": "nope"}, "unknown source_id"),
+        ("rag_list_pages_for_source", {"source_id": ""}, "unknown source_id"),
+        ("rag_list_pages_for_source", {"source_id": "SRC", "space": "XX"}, "space 'XX'"),
+        (
+            "rag_search_knowledge_base",
+            {"query": "x", "labels": list("abcdefghijklmnopqrstu")},
+            "at most 20 labels",
+        ),
         ("rag_list_pages_for_source", {"source_id": "SRC", "limit": 201}, "limit"),
         ("rag_list_pages_for_source", {"source_id": "SRC", "offset": -1}, "offset"),
         ("rag_read_full_page", {}, "give page_id"),

@@ -19,7 +19,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from confluence_rag.errors import ConfluenceRagError, InvalidInput, JobAlreadyRunning
+from confluence_rag.errors import (
+    ConfluenceRagError,
+    InvalidInput,
+    JobAlreadyRunning,
+    SourceNotFound,
+)
 from confluence_rag.mcp import formatting as fmt
 from confluence_rag.mcp.models import (
     CodeSearchResult,
@@ -83,9 +88,10 @@ async def _source(services: Services, source_id: str) -> SourceRecord:
         if source.id == source_id.strip():
             return source
     known = ", ".join(s.id for s in sources) or "none (nothing is indexed yet)"
-    raise ToolError(
+    raise SourceNotFound(
         f"unknown source_id {source_id!r}; known sources: {known}. "
-        "Call rag_get_available_sources to see them."
+        "Call rag_get_available_sources to see them.",
+        details={"source_id": source_id},
     )
 
 
@@ -98,6 +104,8 @@ async def _filters(
 ) -> SearchFilters:
     """Filters for a search, with every name checked: a typo is an error, not zero results."""
     spaces: tuple[str, ...] = ()
+    # Assistants often send "" for "no filter": treat blank like absent.
+    source_id = source_id.strip() if source_id and source_id.strip() else None
     if source_id is not None:
         scope = [await _source(services, source_id)]
         source_id = scope[0].id
@@ -108,11 +116,16 @@ async def _filters(
         known = sorted({k for s in scope for k in s.space_keys})
         if key not in known:
             where = f"source {source_id}" if source_id else "any indexed source"
-            raise ToolError(f"space {key!r} is not in {where}; spaces: {', '.join(known) or '-'}")
+            raise InvalidInput(
+                f"space {key!r} is not in {where}; spaces: {', '.join(known) or '-'}",
+                details={"field": "space"},
+            )
         spaces = (key,)
     wanted = tuple(dict.fromkeys(x.strip().lower() for x in labels or [] if x.strip()))
     if len(wanted) > MAX_LABELS:
-        raise ToolError(f"at most {MAX_LABELS} labels, got {len(wanted)}")
+        raise InvalidInput(
+            f"at most {MAX_LABELS} labels, got {len(wanted)}", details={"field": "labels"}
+        )
     lang = language.strip().lower() if language and language.strip() else None
     return SearchFilters(source_id=source_id, spaces=spaces, labels=wanted, language=lang)
 
@@ -235,16 +248,16 @@ def register_tools(server: MCPServer, get_services: ServicesProvider) -> None:
     ) -> Annotated[CallToolResult, PageList]:
         services = get_services()
         with tool_errors():
-            filters = await _filters(services, source_id, space)
-            assert filters.source_id is not None
+            source = await _source(services, source_id)
+            filters = await _filters(services, source.id, space)
             key = filters.spaces[0] if filters.spaces else None
-            total = await services.store.count_pages(filters.source_id, space=key)
+            total = await services.store.count_pages(source.id, space=key)
             pages = await services.store.list_pages(
-                filters.source_id, space=key, limit=limit, offset=offset
+                source.id, space=key, limit=limit, offset=offset
             )
         end = offset + len(pages)
         result = PageList(
-            source_id=filters.source_id,
+            source_id=source.id,
             space=key,
             total=total,
             offset=offset,
@@ -326,8 +339,8 @@ def register_tools(server: MCPServer, get_services: ServicesProvider) -> None:
         ],
     ) -> Annotated[CallToolResult, SyncStarted]:
         services = get_services()
-        source = await _source(services, source_id)
         with tool_errors():
+            source = await _source(services, source_id)
             try:
                 job = await services.jobs.submit(source.id, "sync")
                 already = False
