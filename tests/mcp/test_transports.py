@@ -28,7 +28,7 @@ from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
 from mcp import Client, StdioServerParameters
 from tests.mcp.conftest import McpIndex
-from tests.mcp.helpers import exercise
+from tests.mcp.helpers import TOOLS, exercise
 
 CLI = Path(sys.executable).parent / "confluence-rag"
 
@@ -119,6 +119,20 @@ def test_streamable_http_on_a_starlette_app(mcp_settings: Settings, mcp_index: M
                 await exercise(client, mcp_index)
 
         asyncio.run(main())
+
+
+def test_an_app_can_be_served_again(mcp_settings: Settings, mcp_index: McpIndex) -> None:
+    """Each lifespan runs its own MCP session manager (the SDK's can run only once)."""
+    app = starlette_app(mcp_settings)
+    for _ in range(2):
+        with LiveServer(app) as server:
+
+            async def main() -> None:
+                async with Client(server.mcp_url) as client:
+                    tools = (await client.list_tools()).tools
+                    assert len(tools) == len(TOOLS)
+
+            asyncio.run(main())
 
 
 @pytest.fixture

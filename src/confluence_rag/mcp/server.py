@@ -19,7 +19,6 @@ middleware of the API layer in front of it does no harm: it simply runs first.
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal, cast
@@ -29,6 +28,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -91,7 +91,7 @@ class _TokenGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         expected = self.token()
         if scope["type"] == "http" and expected is not None and not _authorized(scope, expected):
-            body = json.dumps(
+            response = JSONResponse(
                 {
                     "error": {
                         "code": "unauthorized",
@@ -99,22 +99,36 @@ class _TokenGuard:
                         "<CONFLUENCE_RAG_API_TOKEN>'",
                         "details": {},
                     }
-                }
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"www-authenticate", b"Bearer"),
-                    ],
-                }
+                },
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
             )
-            await send({"type": "http.response.body", "body": body})
+            await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class _Sessions:
+    """Routes to the session manager of the running lifespan; 503 outside one."""
+
+    def __init__(self) -> None:
+        self.current: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.current is None:
+            response = JSONResponse(
+                {
+                    "error": {
+                        "code": "unavailable",
+                        "message": "the MCP endpoint is not running (app lifespan not started)",
+                        "details": {},
+                    }
+                },
+                status_code=503,
+            )
+            await response(scope, receive, send)
+            return
+        await self.current(scope, receive, send)
 
 
 def _authorized(scope: Scope, expected: SecretStr) -> bool:
@@ -173,24 +187,29 @@ def mount_mcp(
         return current
 
     server = create_mcp_server(services if services is not None else from_app, settings=settings)
-    # Builds the session manager (the Starlette app it returns is not used: we route to the
-    # manager ourselves and run it in the host app's lifespan).
-    server.streamable_http_app(
-        streamable_http_path=path, transport_security=_transport_security(settings)
-    )
-    manager = server.session_manager
-    endpoint = _TokenGuard(StreamableHTTPASGIApp(manager), lambda: settings.api_token)
-    app.router.routes.append(Route(path, endpoint=endpoint))
+    security = _transport_security(settings)
+    sessions = _Sessions()
 
     original = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(host: Any) -> AsyncIterator[Any]:
         async with original(host) as state:
+            # A session manager runs once; each lifespan (a restart, a second test client)
+            # gets a fresh one. Building the SDK's Starlette app is how a new one is made; we
+            # route to the manager ourselves instead of serving that app.
+            server.streamable_http_app(streamable_http_path=path, transport_security=security)
+            manager = server.session_manager
             async with manager.run():
-                yield state
+                sessions.current = StreamableHTTPASGIApp(manager)
+                try:
+                    yield state
+                finally:
+                    sessions.current = None
 
     app.router.lifespan_context = lifespan
+    token = settings.api_token
+    app.router.routes.append(Route(path, endpoint=_TokenGuard(sessions, lambda: token)))
     app.state.mcp_server = server
     return server
 
