@@ -24,6 +24,7 @@ from confluence_rag.api.limits import MAX_BODY_BYTES, BodySizeLimitMiddleware
 from confluence_rag.api.routes import health, pages, progress, search, sources
 from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
+from confluence_rag.web.views import mount_web
 
 logger = logging.getLogger(__name__)
 
@@ -78,4 +79,5 @@ def create_app(
     app.include_router(search.router, dependencies=protected)
     app.include_router(pages.router, dependencies=protected)
     app.include_router(health.router)
+    mount_web(app)  # web UI at / (server-rendered pages + /static), after the API routes
     return app

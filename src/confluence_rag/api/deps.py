@@ -31,6 +31,11 @@ def get_settings(request: Request) -> Settings:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
+# The web UI keeps the API token in this HttpOnly, SameSite=Strict cookie after its /login page
+# (an EventSource cannot send an Authorization header). Accepted for GET only: a cookie is sent
+# by the browser on its own, so it must never authorise a state change on the JSON API.
+UI_TOKEN_COOKIE = "crag_token"
+
 
 def require_api_token(request: Request) -> None:
     """When ``CONFLUENCE_RAG_API_TOKEN`` is set, every /api call must carry it as a Bearer token.
@@ -42,6 +47,8 @@ def require_api_token(request: Request) -> None:
         return
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
+    if not header and request.method in ("GET", "HEAD"):
+        scheme, given = "bearer", request.cookies.get(UI_TOKEN_COOKIE, "")
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         given.strip().encode(), expected.get_secret_value().encode()
     ):
