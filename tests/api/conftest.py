@@ -5,6 +5,7 @@ real OpenAI-compatible embeddings server (fast, deterministic vectors) so crawls
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
@@ -68,11 +69,18 @@ def fake_embeddings() -> Iterator[FakeEmbeddingServer]:
 
 @pytest.fixture
 def api_settings(
-    isolated_env: Path, fake_embeddings: FakeEmbeddingServer, monkeypatch: pytest.MonkeyPatch
+    isolated_env: Path,
+    fake_embeddings: FakeEmbeddingServer,
+    sqlite_template: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Settings:
     for name, value in fake_embeddings.settings_env().items():
         monkeypatch.setenv(name, value)
-    return Settings(data_dir=isolated_env)
+    settings = Settings(data_dir=isolated_env)
+    # A copy of a database migrated once per session: the app's open() still checks it.
+    isolated_env.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sqlite_template, settings.sqlite_path)
+    return settings
 
 
 AppFactory = Callable[..., httpx.Client]

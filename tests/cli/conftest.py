@@ -4,6 +4,7 @@ settings pointing at a tmp data dir and a fast real embeddings server."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,9 +27,15 @@ def cli_embeddings() -> Iterator[FakeEmbeddingServer]:
 
 @pytest.fixture
 def cli_env(
-    isolated_env: Path, cli_embeddings: FakeEmbeddingServer, monkeypatch: pytest.MonkeyPatch
+    isolated_env: Path,
+    cli_embeddings: FakeEmbeddingServer,
+    sqlite_template: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
-    """The environment every CLI run here gets (also set in this process for CliRunner)."""
+    """The environment every CLI run here gets (also set in this process for CliRunner), and
+    an index migrated ahead (a copy of the session's template: commands still check it)."""
+    isolated_env.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sqlite_template, isolated_env / "confluence-rag.sqlite3")
     for name, value in cli_embeddings.settings_env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("CONFLUENCE_API_TOKEN", raising=False)

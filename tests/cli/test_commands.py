@@ -92,6 +92,13 @@ def test_bad_credentials_save_nothing(cli: Cli, emulator_factory: EmulatorFactor
     assert json.loads(cli("sources", "--json").stdout)["count"] == 0
 
 
+def test_a_bad_setting_is_named(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONFLUENCE_RAG_MAX_RETRIES", "-1")
+    result = cli("sources")
+    assert result.exit_code == 1
+    assert "CONFLUENCE_RAG_MAX_RETRIES" in result.stderr and "Traceback" not in result.output
+
+
 def test_loopback_detection() -> None:
     for host in ("127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"):
         assert is_loopback(host), host

@@ -157,7 +157,7 @@ def test_demo_run_twice_reuses_its_index(cli: Cli, isolated_env: Path) -> None:
     assert "Reusing the demo source" in again.stdout and "Done:" in again.stdout
     assert " 0 chunks embedded" in again.stdout, "the re-run embedded unchanged pages again"
     # The user's own index is untouched: the demo keeps to <data dir>/demo.
-    assert not (isolated_env / "confluence-rag.sqlite3").exists()
+    assert json.loads(cli.run("sources", "--json").stdout)["count"] == 0
 
 
 @pytest.mark.slow
