@@ -73,17 +73,20 @@ def load_sentences(limit_docs: int = 6000) -> tuple[list[str], list[str]]:
     return titles, sentences
 
 
-def make_vectors(n: int, dim: int, clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def make_vectors(
+    n: int, dim: int, clusters: int, noise: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``(vectors, centres)``: unit vectors, each a cluster centre plus noise."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((clusters, dim)).astype(np.float32)
-    return sample(centres, n, rng), centres
+    return sample(centres, n, noise, rng), centres
 
 
-def sample(centres: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def sample(centres: np.ndarray, n: int, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """Mean cosine within a cluster is about 1 / (1 + noise**2)."""
     assign = rng.integers(0, len(centres), n)
-    noise = rng.standard_normal((n, centres.shape[1])).astype(np.float32)
-    vectors = centres[assign] + 0.9 * noise
+    jitter = rng.standard_normal((n, centres.shape[1])).astype(np.float32)
+    vectors = centres[assign] + noise * jitter
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors
 
@@ -150,7 +153,7 @@ async def load(
 async def run(args: argparse.Namespace, url: str) -> None:
     import psycopg
 
-    vectors, centres = make_vectors(args.chunks, args.dim, args.clusters, args.seed)
+    vectors, centres = make_vectors(args.chunks, args.dim, args.clusters, args.noise, args.seed)
     store = PostgresStore(url, max_connections=args.writers + 4, ef_search=args.ef_search[0])
     async with store:
         await store.ensure_index_model("bench-synthetic", args.dim)
@@ -202,7 +205,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
         picks = rng.integers(0, args.chunks, args.queries)
         # Query vectors are new draws from the same distribution as the stored ones (not
         # copies of them), like a question embedded by the model that embedded the pages.
-        queries = sample(centres, args.queries, rng)
+        queries = sample(centres, args.queries, args.noise, rng)
         words_rng = random.Random(args.seed + 2)
         query_texts = []
         for p in picks:
@@ -257,6 +260,9 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--clusters", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument(
+        "--noise", type=float, default=1.5, help="cluster spread (1.5: mean cosine ~0.3 within)"
+    )
     parser.add_argument(
         "--ef-search", type=lambda s: [int(x) for x in s.split(",")], default=[100, 40, 200]
     )
