@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
+import time
 from collections import Counter
 
 import pytest
@@ -83,3 +86,44 @@ async def test_finished_and_cancelled_jobs_are_not_claimed(pg_store: PostgresSto
         await pg_store.claim_next_job("", ["crawl"], 30)
     with pytest.raises(InvalidInput):
         await pg_store.renew_lease("other", "w", 0)
+
+
+_WORKER = """
+import asyncio, sys
+from confluence_rag.store.postgres import PostgresStore
+
+async def main(url: str) -> None:
+    async with PostgresStore(url, max_connections=2) as store:
+        job = await store.claim_job("j-kill", "doomed-worker", 1.0)
+        assert job is not None
+        await store.update_job("j-kill", checkpoint={"finished_spaces": ["DEV"]})
+        print("claimed", flush=True)
+        while await store.renew_lease("j-kill", "doomed-worker", 1.0):
+            await asyncio.sleep(0.2)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_job_of_a_sigkilled_worker_is_taken_over(
+    pg_store: PostgresStore, pg_database_url: str
+) -> None:
+    await pg_store.create_job(JobRecord(id="j-kill", source_id=b.SOURCE, kind="crawl"))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _WORKER, pg_database_url, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
+        assert line.strip() == b"claimed"
+        await asyncio.sleep(1.5)  # longer than the lease: the heartbeat keeps it alive
+        assert await pg_store.claim_job("j-kill", "survivor", 30) is None
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    deadline = time.monotonic() + 10
+    while (job := await pg_store.claim_job("j-kill", "survivor", 30)) is None:
+        assert time.monotonic() < deadline, "the dead worker's lease never lapsed"
+        await asyncio.sleep(0.2)
+    assert job.lease_owner == "survivor" and job.status == "running"
+    assert dict(job.checkpoint) == {"finished_spaces": ["DEV"]}
