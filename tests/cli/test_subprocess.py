@@ -186,3 +186,4 @@ def test_demo_serves_the_api_until_ctrl_c(cli: Cli) -> None:
         stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stdout + stderr
     assert f"http://127.0.0.1:{port}/docs" in stdout and "Stopped." in stdout
+    assert f"Web UI:    http://127.0.0.1:{port}/" in stdout

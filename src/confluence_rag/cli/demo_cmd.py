@@ -19,6 +19,8 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
+from starlette.routing import Match
 
 from confluence_rag.api.app import create_app
 from confluence_rag.api.schemas import hit_out
@@ -152,7 +154,7 @@ async def _serve(services: Services, port: int) -> None:
     )
     server = _QuietServer(config)
     url = f"http://127.0.0.1:{port}"
-    has_ui = any(getattr(route, "path", None) == "/" for route in app.routes)
+    has_ui = serves_path(app, "/")
     console.print(
         f"\n[bold green]Serving[/] {url}\n"
         + (f"  Web UI:    {url}/\n" if has_ui else "")
@@ -164,6 +166,12 @@ async def _serve(services: Services, port: int) -> None:
     )
     await server.serve()
     console.print("Stopped.")
+
+
+def serves_path(app: FastAPI, path: str) -> bool:
+    """Whether ``GET path`` reaches a route (the web UI is optional: another module adds it)."""
+    scope = {"type": "http", "path": path, "method": "GET", "root_path": "", "headers": []}
+    return any(route.matches(scope)[0] == Match.FULL for route in app.router.routes)
 
 
 def check_port_free(port: int) -> None:
