@@ -39,7 +39,11 @@ def test_wrong_method_is_a_405_with_allow(client: httpx.Client) -> None:
     response = client.delete("/api/search")
     error = assert_error(response, 405, "method_not_allowed")
     assert "DELETE" in error["message"]
-    assert "POST" in response.headers["allow"]
+    assert response.headers["allow"] == "POST"
+    # Several routes share a path: Allow lists every method of them all.
+    response = client.put("/api/confluence/sources/x:DEMO")
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "GET, PATCH, DELETE"
 
 
 def test_validation_error_names_every_bad_field(client: httpx.Client) -> None:

@@ -21,7 +21,9 @@ from confluence_rag import __version__
 from confluence_rag.api.deps import require_api_token
 from confluence_rag.api.errors import install_error_handlers
 from confluence_rag.api.limits import MAX_BODY_BYTES, BodySizeLimitMiddleware
+from confluence_rag.api.openapi import install_openapi
 from confluence_rag.api.routes import health, pages, progress, search, sources
+from confluence_rag.mcp.server import mount_mcp
 from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
 from confluence_rag.web.views import mount_web
@@ -80,4 +82,6 @@ def create_app(
     app.include_router(pages.router, dependencies=protected)
     app.include_router(health.router)
     mount_web(app)  # web UI at / (server-rendered pages + /static), after the API routes
+    mount_mcp(app)  # MCP over streamable HTTP at /mcp (API token enforced there)
+    install_openapi(app)
     return app
