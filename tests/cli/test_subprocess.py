@@ -187,3 +187,4 @@ def test_demo_serves_the_api_until_ctrl_c(cli: Cli) -> None:
     assert process.returncode == 0, stdout + stderr
     assert f"http://127.0.0.1:{port}/docs" in stdout and "Stopped." in stdout
     assert f"Web UI:    http://127.0.0.1:{port}/" in stdout
+    assert f"MCP:       http://127.0.0.1:{port}/mcp" in stdout

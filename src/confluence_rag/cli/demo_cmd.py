@@ -154,11 +154,14 @@ async def _serve(services: Services, port: int) -> None:
     )
     server = _QuietServer(config)
     url = f"http://127.0.0.1:{port}"
-    has_ui = serves_path(app, "/")
+    lines = [f"\n[bold green]Serving[/] {url}"]
+    if serves_path(app, "/"):
+        lines.append(f"  Web UI:    {url}/")
+    lines.append(f"  API docs:  {url}/docs")
+    if serves_path(app, "/mcp"):
+        lines.append(f"  MCP:       {url}/mcp  (streamable HTTP; or `confluence-rag mcp`)")
     console.print(
-        f"\n[bold green]Serving[/] {url}\n"
-        + (f"  Web UI:    {url}/\n" if has_ui else "")
-        + f"  API docs:  {url}/docs\n"
+        "\n".join(lines) + "\n"
         f"  Search:    curl -s {url}/api/search -H 'Content-Type: application/json' "
         f'-d \'{{"query": "deployment"}}\'\n'
         "Press Ctrl-C to stop.",
