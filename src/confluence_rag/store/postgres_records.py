@@ -173,8 +173,8 @@ async def list_sources(conn: Conn) -> list[SourceRecord]:
 
 async def require_source(conn: Conn, source_id: str, *, lock: bool = False) -> None:
     """``SourceNotFound`` unless the source exists; ``lock`` holds it against a concurrent
-    delete until the transaction ends."""
-    query = "SELECT 1 FROM sources WHERE id = %s" + (" FOR SHARE" if lock else "")
+    delete until the transaction ends (KEY SHARE: ``update_source`` is not blocked)."""
+    query = "SELECT 1 FROM sources WHERE id = %s" + (" FOR KEY SHARE" if lock else "")
     if await fetchone(conn, query, (source_id,)) is None:
         raise SourceNotFound(f"no source {source_id!r}", details={"source_id": source_id})
 
