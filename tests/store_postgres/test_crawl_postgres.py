@@ -25,6 +25,7 @@ def embeddings_server() -> Iterator[FakeEmbeddingServer]:
         yield server
 
 
+@pytest.mark.slow
 async def test_crawl_into_postgres_with_searches_during_the_crawl(
     settings: Settings,
     pg_database_url: str,
