@@ -205,3 +205,24 @@ async def test_another_model_is_refused_not_silently_searched(
 async def test_empty_index_returns_no_hits(store: Store, settings: Settings) -> None:
     service = SearchService(store, HashEmbedder(), settings)
     assert await service.search("anything") == []
+
+
+async def test_a_chunk_holding_the_query_verbatim_comes_first(
+    store: Store, settings: Settings
+) -> None:
+    embedder = HashEmbedder()
+    await _index(store, embedder)
+    # Many chunks share the words of the identifier; one holds it verbatim, in a code line.
+    texts = [f"retry budget timeout settings part {i}" for i in range(8)]
+    texts.append("log line: ERR_retry_budget_timeout_7 raised by the scheduler")
+    doc = b.document("50", title="Scheduler errors", space="OPS")
+    parts = b.chunks(doc, texts)
+    await store.write_page(
+        b.SOURCE, doc, parts, await embedder.embed_documents([c.embed_text for c in parts])
+    )
+    service = SearchService(store, embedder, settings)
+    hits = await service.search("ERR_retry_budget_timeout_7")
+    assert hits[0].text.startswith("log line: ERR_retry_budget_timeout_7")
+    # a single plain word is ranked by fusion alone
+    plain = await service.search("timeout")
+    assert plain[0].score >= plain[-1].score

@@ -9,6 +9,8 @@
   The hit score is the fused RRF score. ``keyword`` / ``semantic`` use one retriever; the
   score is then its own (negated bm25 / cosine).
 - ``match_type`` says which retrievers found the chunk: ``keyword``, ``semantic`` or ``both``.
+- A chunk holding the whole query verbatim (a pasted identifier or log line) is put first;
+  see ``_exact_first``.
 - ``mode="pages"`` returns one hit per page: its best chunk, with the page's other matching
   chunks (best first) in ``more_chunks``.
 - Hits are fetched through the store, which re-checks that the page is live; a chunk deleted
@@ -20,6 +22,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -38,7 +41,7 @@ from confluence_rag.search.models import (
 from confluence_rag.search.snippets import highlight
 from confluence_rag.settings import Settings
 from confluence_rag.store import ChunkRow, Store
-from confluence_rag.store.query_terms import query_terms
+from confluence_rag.store.query_terms import STOPWORDS, query_terms
 
 Retriever = Literal["hybrid", "keyword", "semantic"]
 RETRIEVERS: tuple[str, ...] = ("hybrid", "keyword", "semantic")
@@ -100,7 +103,7 @@ class SearchService:
         wanted = fused if mode == "pages" else fused[: limit * 2]
         rows = {row.chunk_id: row for row in await self._store.fetch_chunks([f.id for f in wanted])}
         terms = query_terms(query)
-        ranked = [(f, rows[f.id]) for f in wanted if f.id in rows]
+        ranked = _exact_first(query, [(f, rows[f.id]) for f in wanted if f.id in rows])
 
         def score_of(item: Fused[int]) -> float:
             return item.score if retriever == "hybrid" else own_scores.get(item.id, 0.0)
@@ -183,6 +186,34 @@ def _check_limit(limit: int) -> None:
         raise InvalidInput(
             f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}", details={"field": "limit"}
         )
+
+
+_SPACES = re.compile(r"\s+")
+_CONNECTED = re.compile(r"\w[_.\-/:]\w")
+
+
+def _exact_first(
+    query: str, ranked: list[tuple[Fused[int], ChunkRow]]
+) -> list[tuple[Fused[int], ChunkRow]]:
+    """Chunks containing the whole query verbatim (case and spacing aside) go first.
+
+    RRF only sees ranks: a pasted identifier or error message that one chunk holds verbatim
+    is keyword rank 1 but may be absent from the semantic list, and chunks ranked fairly in
+    both would outrank it. Someone who pastes ``halcyon_vortex_42`` or a log line wants the
+    chunk that has it. Applies to multi-word queries and connected tokens (``a_b``, ``a.b``,
+    ``a-b``, ``a/b``), not to one plain word (or one word among stop words), where verbatim
+    presence says little.
+    """
+    needle = _SPACES.sub(" ", query.strip().lower())
+    meaningful = [t for t in query_terms(query) if t not in STOPWORDS]
+    if len(needle) < 4 or (len(meaningful) < 2 and not _CONNECTED.search(needle)):
+        return ranked
+    exact: list[tuple[Fused[int], ChunkRow]] = []
+    rest: list[tuple[Fused[int], ChunkRow]] = []
+    for item in ranked:
+        text = _SPACES.sub(" ", item[1].text.lower())
+        (exact if needle in text else rest).append(item)
+    return exact + rest
 
 
 def _match_type(fused: Fused[int]) -> MatchType:

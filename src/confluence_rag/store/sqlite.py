@@ -69,6 +69,7 @@ class SQLiteStore(Store):
         self.path = Path(path)
         self._threads = SQLiteThreads(self.path, readers=readers)
         self._vectors = VectorSync()
+        self._frequencies = search_sql.TermFrequencies()
 
     @property
     def url(self) -> str:
@@ -327,7 +328,9 @@ class SQLiteStore(Store):
 
     # --- search primitives ----------------------------------------------------------------
     async def keyword_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
-        return await self._threads.read(search_sql.keyword_candidates, query, filters, limit)
+        return await self._threads.read(
+            search_sql.keyword_candidates, query, filters, limit, self._frequencies
+        )
 
     async def vector_candidates(
         self, vector: np.ndarray, filters: SearchFilters, limit: int

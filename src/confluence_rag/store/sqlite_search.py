@@ -7,6 +7,8 @@ return its negation so every retriever reports "higher is better".
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,10 +74,71 @@ def page_filter_sql(filters: SearchFilters, alias: str = "p") -> tuple[str, list
     return " AND ".join(clauses), params
 
 
+class TermFrequencies:
+    """How many chunks contain each query term (FTS5 stems it as it matches), cached.
+
+    FTS5 computes bm25 for EVERY row an OR query matches before the LIMIT applies, at ~1 us a
+    row: a question with a few common words matches most of a large index and costs tens of
+    ms. ``prune`` drops the most common terms until the rows left to score fit
+    ``ROW_BUDGET``. Those terms have the lowest IDF, so they barely move a chunk's score; the
+    chunks they alone would add rank at the bottom anyway. Small indexes are never pruned.
+    The counts only steer that choice, so a cache a minute stale is harmless.
+    """
+
+    ROW_BUDGET = 5000
+    TTL_SECONDS = 60.0
+    MAX_ENTRIES = 50_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, int]] = {}
+
+    def count(self, conn: sqlite3.Connection, term: str) -> int:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(term)
+        if hit is not None and now - hit[0] < self.TTL_SECONDS:
+            return hit[1]
+        value = int(
+            conn.execute(
+                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (fts5_match([term]),)
+            ).fetchone()[0]
+        )
+        with self._lock:
+            if len(self._cache) >= self.MAX_ENTRIES:
+                self._cache.clear()
+            self._cache[term] = (now, value)
+        return value
+
+    def prune(self, conn: sqlite3.Connection, terms: list[str]) -> list[str]:
+        if len(terms) <= 1:
+            return terms
+        counts = {term: self.count(conn, term) for term in terms}
+        if sum(counts.values()) <= self.ROW_BUDGET:
+            return terms
+        kept: list[str] = []
+        rows = 0
+        for term in sorted(terms, key=lambda t: counts[t]):
+            if counts[term] == 0:
+                continue
+            if kept and rows + counts[term] > self.ROW_BUDGET:
+                break
+            kept.append(term)
+            rows += counts[term]
+        return kept or terms
+
+
 def keyword_candidates(
-    conn: sqlite3.Connection, query: str, filters: SearchFilters, limit: int
+    conn: sqlite3.Connection,
+    query: str,
+    filters: SearchFilters,
+    limit: int,
+    frequencies: TermFrequencies | None = None,
 ) -> list[tuple[int, float]]:
-    match = fts5_match(query_terms(query))
+    terms = query_terms(query)
+    if frequencies is not None:
+        terms = frequencies.prune(conn, terms)
+    match = fts5_match(terms)
     if not match or limit <= 0:
         return []
     weights = ", ".join(str(w) for w in CHUNK_FTS_WEIGHTS)

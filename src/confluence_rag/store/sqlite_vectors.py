@@ -106,11 +106,21 @@ class VectorSync:
             generation = int(
                 conn.execute("SELECT generation FROM index_meta WHERE id = 1").fetchone()[0]
             )
-            cursor = conn.execute(
-                "SELECT c.id, c.page_id, c.embedding FROM chunks c "
-                "JOIN pages p ON p.id = c.page_id WHERE p.is_deleted = 0 AND c.gen > ?",
-                (since,),
-            )
+            if since < 0:
+                total = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+                index.reserve(int(total) + int(total) // 8 + 1024)
+                # Full load: walk the chunks table in rowid order (sequential reads) rather
+                # than through the gen index (one random seek per chunk).
+                cursor = conn.execute(
+                    "SELECT c.id, c.page_id, c.embedding FROM chunks c NOT INDEXED "
+                    "JOIN pages p ON p.id = c.page_id WHERE p.is_deleted = 0"
+                )
+            else:
+                cursor = conn.execute(
+                    "SELECT c.id, c.page_id, c.embedding FROM chunks c "
+                    "JOIN pages p ON p.id = c.page_id WHERE p.is_deleted = 0 AND c.gen > ?",
+                    (since,),
+                )
             while batch := cursor.fetchmany(4096):
                 ids = [int(r[0]) for r in batch]
                 pages = [int(r[1]) for r in batch]

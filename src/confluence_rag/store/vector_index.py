@@ -44,23 +44,38 @@ class VectorIndex:
             return self._ids[: self._size].copy()
 
     def upsert(self, ids: Sequence[int], page_ids: Sequence[int], vectors: np.ndarray) -> None:
-        """Add or replace rows. Vectors are normalised here (a zero vector stays zero)."""
+        """Add or replace rows (vectorised: a full load of 100k rows is one copy). Vectors are
+        normalised here (a zero vector stays zero); a repeated id keeps its last vector."""
         if len(ids) == 0:
             return
         raw = np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dimension)
         norms = np.linalg.norm(raw, axis=1, keepdims=True)
         block = (raw / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
+        id_arr = np.asarray(ids, dtype=np.int64)
+        page_arr = np.asarray(page_ids, dtype=np.int64)
+        if len(set(id_arr.tolist())) != len(id_arr):
+            last = {int(i): n for n, i in enumerate(id_arr.tolist())}
+            keep = np.fromiter(last.values(), dtype=np.int64, count=len(last))
+            id_arr, page_arr, block = id_arr[keep], page_arr[keep], block[keep]
         with self._lock:
-            self._reserve(self._size + len(ids))
-            for chunk_id, page_id, vector in zip(ids, page_ids, block, strict=True):
-                row = self._row.get(int(chunk_id))
-                if row is None:
-                    row = self._size
-                    self._size += 1
-                    self._row[int(chunk_id)] = row
-                    self._ids[row] = chunk_id
-                self._pages[row] = page_id
-                self._matrix[row] = vector
+            rows = np.fromiter(
+                (self._row.get(i, -1) for i in id_arr.tolist()), dtype=np.int64, count=len(id_arr)
+            )
+            known = rows >= 0
+            if known.any():
+                self._matrix[rows[known]] = block[known]
+                self._pages[rows[known]] = page_arr[known]
+            fresh = ~known
+            count = int(fresh.sum())
+            if count:
+                start = self._size
+                self._reserve(start + count)
+                end = start + count
+                self._matrix[start:end] = block[fresh]
+                self._ids[start:end] = id_arr[fresh]
+                self._pages[start:end] = page_arr[fresh]
+                self._row.update(zip(id_arr[fresh].tolist(), range(start, end), strict=True))
+                self._size = end
 
     def remove(self, ids: Iterable[int]) -> int:
         """Remove rows by chunk id (unknown ids are ignored); returns how many were removed."""
@@ -121,10 +136,18 @@ class VectorIndex:
                 (int(i), float(s)) for i, s in zip(ids, scores[top], strict=True) if np.isfinite(s)
             ]
 
-    def _reserve(self, needed: int) -> None:
+    def reserve(self, rows: int) -> None:
+        """Make room for ``rows`` rows at once (a full load knows its size: growing by
+        doubling would copy the matrix several times)."""
+        with self._lock:
+            self._reserve(rows, exact=True)
+
+    def _reserve(self, needed: int, exact: bool = False) -> None:
         capacity = self._ids.shape[0]
         if needed <= capacity:
             return
+        if exact:
+            capacity = needed
         while capacity < needed:
             capacity *= 2
         matrix = np.zeros((capacity, self.dimension), dtype=np.float32)
