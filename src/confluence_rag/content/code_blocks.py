@@ -18,7 +18,7 @@ _LIST_MARKER = r"(?:(?:[-*+]|\d{1,9}[.)]) +)?"
 _FENCE_OPEN = re.compile(
     r"^(?P<prefix>[ >]*" + _LIST_MARKER + r")(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$"
 )
-_CAPTION = re.compile(r"^[ >]*" + _LIST_MARKER + r"\*\*(?P<title>.+)\*\*$")
+_CAPTION = re.compile(r"^[ >]*" + _LIST_MARKER + r"\*\*(?P<title>(?:(?!\*\*).)+)\*\*$")
 
 
 def fence_for(code: str) -> str:

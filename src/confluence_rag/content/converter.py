@@ -18,7 +18,7 @@ from bs4 import Comment, Declaration, Doctype, NavigableString, ProcessingInstru
 from markdownify import ATX, MarkdownConverter
 
 from confluence_rag.content.context import ConversionContext
-from confluence_rag.content.xhtml import escape_markup
+from confluence_rag.content.xhtml import escape_markup, safe_url
 
 ParentTags = frozenset[str]
 Handler = Callable[["StorageConverter", Tag, ParentTags], str]
@@ -32,21 +32,12 @@ _AC_BLOCKS = frozenset(
     "ac:layout ac:layout-section ac:layout-cell ac:plain-text-body "
     "ac:task-list ac:task ac:adf-extension ac:adf-node ac:adf-content ac:adf-fallback".split()
 )
-# Macros that render as blocks; whitespace next to them is layout, not content. Any other
-# macro is treated as inline so the words around it never run together.
-BLOCK_MACROS = frozenset(
-    "code noformat info note tip warning panel expand excerpt details section column toc "
-    "toc-zone children recently-updated pagetree pagetreesearch contentbylabel blog-posts "
-    "include excerpt-include livesearch create-from-template listlabels popular-labels "
-    "related-labels contributors contributors-summary page-index index navmap attachments "
-    "detailssummary tasks-report-macro content-report-table recently-updated-dashboard "
-    "gallery widget multimedia view-file viewfile viewpdf iframe html markdown plantuml "
-    "mermaid mermaid-cloud drawio gliffy".split()
-)
 _NOT_TEXT = (Comment, Declaration, Doctype, ProcessingInstruction)
 _ALL_WHITESPACE = re.compile(r"[\t\n\r\f\v \xa0]+")
 _HEADING_TAG = re.compile(r"^h(\d)$")
 _FN_NAME_CHARS = re.compile(r"[^a-z0-9_]")
+_BACKTICKS = re.compile(r"`+")
+_LINE_BREAK = re.compile(r"[ \t]*\n\s*")
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 
 
@@ -57,14 +48,17 @@ def macro_name(el: Tag) -> str:
 
 
 def is_block(el: object) -> bool:
-    """Whether ``el`` is a block for whitespace purposes (text next to it is trimmed)."""
+    """Whether ``el`` is a block for whitespace purposes (text next to it is trimmed).
+
+    Macros are not: the same macro may be inline (status, jira, an unknown one that renders
+    nothing) or a block, and trimming around one that renders nothing would glue words
+    together. ``join_blocks`` removes the spaces that end up at line edges instead.
+    """
     if not isinstance(el, Tag):
         return False
     name = el.name
     if name in _HTML_BLOCKS or name in _AC_BLOCKS:
         return True
-    if name in ("ac:structured-macro", "ac:macro"):
-        return macro_name(el) in BLOCK_MACROS
     if name == "ac:rich-text-body":
         # A macro's body is a block; a stray one inside a paragraph is just inline content.
         return el.parent is not None and el.parent.name in ("ac:structured-macro", "ac:macro")
@@ -159,7 +153,9 @@ class StorageConverter(MarkdownConverter):
             return text
         text = _ALL_WHITESPACE.sub(" ", _INVISIBLE.sub("", text))
         if "_noformat" not in tags:
-            text = escape_markup(text)
+            # A literal backtick would pair with a code span's and turn text into code (or
+            # code into text); "<" that could open a tag is escaped for the same reason.
+            text = escape_markup(text).replace("`", "\\`")
         previous, following, parent = el.previous_sibling, el.next_sibling, el.parent
         if is_block(previous) or _is_break(previous) or (previous is None and is_block(parent)):
             text = text.lstrip()
@@ -187,7 +183,7 @@ class StorageConverter(MarkdownConverter):
             return text
         if not label:
             return ""
-        href = href.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+        href = safe_url(href)
         lead = " " if text[:1].isspace() else ""
         trail = " " if text[-1:].isspace() else ""
         return f"{lead}[{label}]({href}){trail}"
@@ -197,7 +193,22 @@ class StorageConverter(MarkdownConverter):
         src = str(el.get("src") or "").strip()
         if not src or src.startswith("data:"):
             return escape_markup(alt)
-        return f"![{escape_markup(alt)}]({src.replace(' ', '%20')})"
+        return f"![{escape_markup(alt)}]({safe_url(src)})"
+
+    def convert_code(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+        # A code span cannot hold a line break (a blank line would end it): fold to spaces.
+        if "_noformat" in parent_tags:
+            return text
+        text = _LINE_BREAK.sub(" ", text)
+        lead = " " if text[:1].isspace() else ""
+        trail = " " if text[-1:].isspace() else ""
+        text = text.strip()
+        if not text:
+            return ""
+        longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+        ticks = "`" * (longest + 1)
+        pad = " " if longest else ""
+        return f"{lead}{ticks}{pad}{text}{pad}{ticks}{trail}"
 
     def convert_li(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
         text = (text or "").strip()
@@ -258,6 +269,15 @@ class StorageConverter(MarkdownConverter):
             return f" {text} "
         return "\n\n" + quote_lines(text) + "\n\n"
 
+    # Rows and cells outside a <table> (malformed markup): keep their text, no pipes.
+    def convert_td(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+        return f" {text.strip()} "
+
+    convert_th = convert_td
+
+    def convert_tr(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+        return f"\n\n{text.strip()}\n\n"
+
     def convert__document_(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
         return text
 
@@ -272,15 +292,16 @@ def join_blocks(parts: list[str]) -> str:
         leading = len(part) - len(body)
         content = body.rstrip("\n")
         trailing = len(body) - len(content)
+        gap = min(max(pending, leading), 2) if started else leading
+        if gap or not started:
+            content = content.lstrip(" ")  # spaces at the start of a line are layout
+        elif content[0] == " " and out[-1].endswith(" "):
+            content = content.lstrip(" ")  # words around an element that rendered nothing
         if not content:
             pending = max(pending, leading)
             continue
-        gap = max(pending, leading) if started else leading
-        if started:
-            gap = min(gap, 2)
-            if not gap and content[0] == " " and out[-1].endswith(" "):
-                # Words around an element that rendered nothing: one space, not two.
-                content = content.lstrip(" ")
+        if gap and out:
+            out[-1] = out[-1].rstrip(" ")
         out.append("\n" * gap)
         out.append(content)
         pending = trailing

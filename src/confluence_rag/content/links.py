@@ -15,7 +15,7 @@ from urllib.parse import quote
 from bs4 import Tag
 
 from confluence_rag.content.context import ConversionContext
-from confluence_rag.content.xhtml import escape_markup
+from confluence_rag.content.xhtml import escape_markup, safe_url
 
 if TYPE_CHECKING:
     from confluence_rag.content.converter import ParentTags, StorageConverter
@@ -35,13 +35,6 @@ def _resource(el: Tag) -> Tag | None:
         if isinstance(child, Tag) and child.name.startswith("ri:"):
             return child
     return None
-
-
-def safe_url(url: str) -> str:
-    """A URL that cannot end a Markdown link early or open markup."""
-    for raw, encoded in ((" ", "%20"), ("(", "%28"), (")", "%29"), ("<", "%3C"), (">", "%3E")):
-        url = url.replace(raw, encoded)
-    return url
 
 
 def link_text(text: str) -> str:

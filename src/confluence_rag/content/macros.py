@@ -67,9 +67,19 @@ def body(el: Tag, kind: str) -> Tag | None:
     return None
 
 
+# Inline elements whose Markdown wraps their content in markers ("**", "[...]", "`"): a fence
+# inside them would not be a fence any more.
+_WRAPPING_INLINE = frozenset("strong b em i s del strike a code kbd samp sub sup q".split())
+
+
 def inline_context(parent_tags: ParentTags) -> bool:
-    """Inside a table cell or heading a block cannot be written; it is folded into the line."""
-    return "_inline" in parent_tags or "td" in parent_tags
+    """Inside a table cell, heading or emphasis a block cannot be written; it is folded into
+    the line instead."""
+    return (
+        "_inline" in parent_tags
+        or "td" in parent_tags
+        or not parent_tags.isdisjoint(_WRAPPING_INLINE)
+    )
 
 
 def inline_code(code: str) -> str:
@@ -119,7 +129,9 @@ def admonition(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: s
         head = f"**{label}: {title}**" if label else f"**{title}**"
         text = f"{head}\n\n{content}" if content else head
     elif label:
-        if _BLOCK_START.match(content):
+        lines = content.split("\n", 2)
+        captioned_code = len(lines) > 1 and lines[1].startswith("```")
+        if _BLOCK_START.match(content) or captioned_code:
             text = f"**{label}:**\n\n{content}"
         else:
             text = f"**{label}:** {content}"
@@ -200,6 +212,20 @@ def unknown(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str)
     return render_fenced(text, known_language(name))
 
 
+def math(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str) -> str:
+    """LaTeX math macros keep the formula (stored in a ``body`` parameter or a plain body)."""
+    formula = parameter(el, "body")
+    if not formula:
+        plain = body(el, "ac:plain-text-body")
+        formula = plain.get_text().strip() if plain is not None else ""
+    if not formula:
+        return ""
+    formula = escape_markup(formula)
+    if "inline" in name or inline_context(parent_tags):
+        return f"${' '.join(formula.split())}$"
+    return f"\n\n$$\n{formula}\n$$\n\n"
+
+
 MACROS: dict[str, MacroHandler] = {
     "code": code,
     "noformat": code,
@@ -216,4 +242,9 @@ MACROS: dict[str, MacroHandler] = {
     "jira": jira,
     "include": include,
     "excerpt-include": include,
+    "eazy-math-inline": math,
+    "easy-math-inline": math,
+    "easy-math-block": math,
+    "mathinline": math,
+    "mathblock": math,
 }

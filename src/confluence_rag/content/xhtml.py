@@ -27,6 +27,11 @@ from bs4 import BeautifulSoup, NavigableString, Tag
 # the interpreter's recursion limit even when called from deep inside a server stack.
 MAX_DEPTH = 100
 
+# Elements whose converters read only certain children (rows, cells, bodies), not text.
+_TEXTLESS_PARENTS = frozenset(
+    "table thead tbody tfoot tr colgroup ac:structured-macro ac:macro ac:task-list ac:task "
+    "ac:link ac:image ac:adf-extension ac:adf-node".split()
+)
 _INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # A CDATA section runs to the first "]]>"; an unterminated one runs to the end, as a browser
 # would read it, rather than losing the rest of the page.
@@ -36,12 +41,14 @@ _PLACEHOLDER = re.compile(
     r"<ac:placeholder\b[^>]*?(?:/>|>.*?</ac:placeholder\s*>)", re.DOTALL | re.I
 )
 _BLOCK_TAG = re.compile(
-    r"</?(?:p|div|h[1-6]|li|tr|table|pre|blockquote|br|hr|ac:task|ac:layout-cell)\b[^>]*>", re.I
+    r"</?(?:p|div|h[1-6]|li|tr|table|pre|blockquote|br|hr|ac:task|ac:layout-cell|"
+    r"ac:structured-macro|ac:macro)\b[^>]*>",
+    re.I,
 )
 _ANY_TAG = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"[ \t\r\f\v\xa0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
-_MARKUP_START = re.compile(r"<(?=[A-Za-z/!?])")
+_MARKUP_START = re.compile(r"<(?=[A-Za-z/!?]|\Z)")
 
 
 def escape_cdata(text: str) -> str:
@@ -54,6 +61,13 @@ def escape_markup(text: str) -> str:
     Text such as ``&lt;ac:link&gt;`` must come out as text, never as markup; ``a < b`` stays.
     """
     return _MARKUP_START.sub(r"\\<", text) if "<" in text else text
+
+
+def safe_url(url: str) -> str:
+    """A URL that cannot end a Markdown link early or open markup."""
+    for raw, encoded in ((" ", "%20"), ("(", "%28"), (")", "%29"), ("<", "%3C"), (">", "%3E")):
+        url = url.replace(raw, encoded)
+    return url
 
 
 def prepare(xhtml: str) -> str:
@@ -89,9 +103,29 @@ def cap_depth(root: Tag, max_depth: int) -> int:
                     too_deep.append(child)
                 else:
                     stack.append((child, depth + 1))
+    flattened = 0
+    seen: set[int] = set()
     for node in too_deep:
-        node.replace_with(NavigableString(flat_text(node)))
-    return len(too_deep)
+        target = _text_holder(node)
+        if id(target) in seen:
+            continue
+        seen.add(id(target))
+        target.replace_with(NavigableString(flat_text(target)))
+        flattened += 1
+    return flattened
+
+
+def _text_holder(node: Tag) -> Tag:
+    """The element to flatten so its text lands where the converter still reads text.
+
+    Text directly inside a ``<tr>`` or a macro (outside its body) is ignored by the converter,
+    so flattening happens at the nearest ancestor whose parent accepts text.
+    """
+    while node.parent is not None and node.parent.name in _TEXTLESS_PARENTS:
+        if node.parent.parent is None:
+            break
+        node = node.parent
+    return node
 
 
 def flat_text(node: Tag) -> str:
