@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup, Tag
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from confluence_rag.content.code_blocks import extract_code_blocks
 from confluence_rag.content.languages import normalise_language
@@ -272,3 +274,29 @@ def test_every_link_text_survives(converted: list[Converted]) -> None:
                 found.append(f"{c.sample.name}: link text {' '.join(words)!r}")
     assert checked >= 40
     assert not found, _failures(found)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_cut_and_spliced_real_samples_never_raise_or_leak_markup(
+    shared_data: Path, data: st.DataObject
+) -> None:
+    # Real pages cut at arbitrary points (mid-tag, mid-CDATA, mid-entity) and glued together:
+    # the malformed input a truncated API response or a broken editor would produce.
+    samples = [s.storage for s in _cached_samples(shared_data) if len(s.storage) > 40]
+    first = data.draw(st.sampled_from(samples))
+    second = data.draw(st.sampled_from(samples))
+    cut = data.draw(st.integers(0, len(first)))
+    start = data.draw(st.integers(0, len(second)))
+    page = first[:cut] + second[start:]
+    markdown = storage_to_markdown(page, CTX)
+    assert not _RAW_MARKUP.search(text_outside_code(markdown))
+
+
+_SAMPLE_CACHE: dict[Path, list[Sample]] = {}
+
+
+def _cached_samples(root: Path) -> list[Sample]:
+    if root not in _SAMPLE_CACHE:
+        _SAMPLE_CACHE[root] = load_samples(root)
+    return _SAMPLE_CACHE[root]

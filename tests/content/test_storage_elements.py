@@ -376,6 +376,32 @@ CASES: list[tuple[str, str, str]] = [
     ),
     ("nbsp entity", "<p>a&nbsp;b &amp; c</p>", "a b & c"),
     ("escaped markup stays text", "<p>Use &lt;ac:link&gt; here</p>", "Use \\<ac:link> here"),
+    (
+        "new-editor panel (adf-extension) uses its node, not the fallback copy",
+        '<ac:adf-extension><ac:adf-node type="panel">'
+        '<ac:adf-attribute key="panel-type">note</ac:adf-attribute>'
+        "<ac:adf-content><p>Custom note body</p></ac:adf-content></ac:adf-node>"
+        '<ac:adf-fallback><div class="panel"><p>Custom note body</p></div></ac:adf-fallback>'
+        "</ac:adf-extension>",
+        "> **Note:** Custom note body",
+    ),
+    (
+        "decision list",
+        '<ac:adf-extension><ac:adf-node type="decision-list">'
+        '<ac:adf-attribute key="local-id">abc</ac:adf-attribute>'
+        '<ac:adf-node type="decision-item"><ac:adf-attribute key="state">DECIDED'
+        "</ac:adf-attribute><ac:adf-content>Use Postgres</ac:adf-content></ac:adf-node>"
+        '<ac:adf-node type="decision-item"><ac:adf-attribute key="state">DECIDED'
+        "</ac:adf-attribute><ac:adf-content>Ship Friday</ac:adf-content></ac:adf-node>"
+        "</ac:adf-node></ac:adf-extension>",
+        "- Decision: Use Postgres\n- Decision: Ship Friday",
+    ),
+    (
+        "adf-extension with only a fallback",
+        "<ac:adf-extension><ac:adf-fallback><p>only fallback</p></ac:adf-fallback>"
+        "</ac:adf-extension>",
+        "only fallback",
+    ),
     # --- tables ------------------------------------------------------------------------------
     (
         "table with header row",

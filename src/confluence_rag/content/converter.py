@@ -32,6 +32,11 @@ _AC_BLOCKS = frozenset(
     "ac:layout ac:layout-section ac:layout-cell ac:plain-text-body "
     "ac:task-list ac:task ac:adf-extension ac:adf-node ac:adf-content ac:adf-fallback".split()
 )
+# HTML elements with a markdownify (or our) convert_<tag> rule.
+_CONVERTED_HTML = frozenset(
+    "a b strong i em s del strike code kbd samp blockquote br div article section p ul ol li "
+    "dl dt dd hr img video q sub sup caption figcaption td th tr [document]".split()
+)
 _NOT_TEXT = (Comment, Declaration, Doctype, ProcessingInstruction)
 _ALL_WHITESPACE = re.compile(r"[\t\n\r\f\v \xa0]+")
 _HEADING_TAG = re.compile(r"^h(\d)$")
@@ -123,8 +128,12 @@ class StorageConverter(MarkdownConverter):
             def found(el: Tag, text: str, tags: ParentTags) -> str:
                 return self.convert_hN(level, el, text, tags)
 
+        elif name in _CONVERTED_HTML:
+            found = getattr(self, "convert_" + _FN_NAME_CHARS.sub("_", name), None)
         else:
-            found = getattr(self, "convert_" + _FN_NAME_CHARS.sub("_", name.lower()), None)
+            # Any other tag (span, u, font, or an invented one) contributes its text only;
+            # looking names up blindly would let <soup> call convert_soup().
+            found = None
         self._convert_fns[name] = found
         return found
 

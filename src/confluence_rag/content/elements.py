@@ -111,6 +111,8 @@ def task_list(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
 
 def preformatted(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
     """HTML ``<pre>`` -> a fenced block; a highlighter class names the language."""
+    for br in el.find_all("br"):
+        br.replace_with("\n")  # rendered (view) HTML breaks lines with <br> inside <pre>
     text = el.get_text()
     if inline_context(parent_tags):
         return inline_code(text)
