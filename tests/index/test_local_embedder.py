@@ -63,7 +63,7 @@ def test_identity_is_known_without_loading_anything(settings: Settings) -> None:
     ],
 )
 def test_token_counts_are_what_the_model_reads(text: str, embedder: LocalEmbedder) -> None:
-    model = _load_model(embedder.model_dir, None)
+    model = _load_model(embedder.model_dir)
     assert embedder.count_tokens(text) == len(model.tokenizer(text)["input_ids"])
 
 
@@ -138,6 +138,25 @@ def test_inference_does_not_block_the_event_loop(embedder: LocalEmbedder) -> Non
     assert ticks >= elapsed / 0.005 * 0.2  # the loop kept running while the model worked
 
 
+def test_a_query_does_not_wait_behind_document_batches(embedder: LocalEmbedder) -> None:
+    texts = [
+        f"document {i} " + "with enough words to take the model a while " * 12 for i in range(96)
+    ]
+
+    async def go() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        documents = asyncio.create_task(embedder.embed_documents(texts))
+        await asyncio.sleep(0.05)  # the first batch is running
+        await embedder.embed_query("where is the runbook")
+        query_done = loop.time() - started
+        await documents
+        return query_done, loop.time() - started
+
+    query_done, documents_done = asyncio.run(go())
+    assert query_done < documents_done / 2
+
+
 def test_a_broken_model_directory_is_a_clear_error(tmp_path: Path, settings: Settings) -> None:
     broken = LocalEmbedder(settings, model_dir=tmp_path)
     with pytest.raises(EmbeddingModelUnavailable, match="tokenizer"):
@@ -155,7 +174,7 @@ def test_a_missing_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_a_fresh_process_loads_lazily_offline_with_its_thread_setting(tmp_path: Path) -> None:
     """In a clean interpreter: creating the embedder imports no torch; embedding works with every
-    outgoing connection refused; the thread count setting reaches torch."""
+    outgoing connection refused; document batches use the configured torch threads, queries one."""
     script = textwrap.dedent(
         f"""
         import asyncio, socket, sys
@@ -165,11 +184,14 @@ def test_a_fresh_process_loads_lazily_offline_with_its_thread_setting(tmp_path: 
         socket.create_connection = refuse
         from confluence_rag.index.embedders import create_embedder
         from confluence_rag.settings import Settings
-        embedder = create_embedder(Settings(data_dir={str(tmp_path)!r}, torch_threads=1))
+        embedder = create_embedder(Settings(data_dir={str(tmp_path)!r}, torch_threads=3))
         assert "torch" not in sys.modules and "sentence_transformers" not in sys.modules
         vector = asyncio.run(embedder.embed_query("offline"))
+        matrix = asyncio.run(embedder.embed_documents(["a", "b"]))
         import os, torch
-        print(vector.shape, torch.get_num_threads(), os.environ["HF_HUB_OFFLINE"])
+        documents = embedder._executor("documents").submit(torch.get_num_threads).result()
+        queries = embedder._executor("queries").submit(torch.get_num_threads).result()
+        print(vector.shape, matrix.shape, documents, queries, os.environ["HF_HUB_OFFLINE"])
         embedder.close()
         """
     )
@@ -183,4 +205,4 @@ def test_a_fresh_process_loads_lazily_offline_with_its_thread_setting(tmp_path: 
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == "(384,) 1 1"
+    assert result.stdout.strip() == "(384,) (2, 384) 3 1 1"

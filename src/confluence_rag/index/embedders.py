@@ -4,6 +4,7 @@ A provider implements ``_embed_batch`` (and ``count_tokens``); the base splits w
 batches of ``settings.embed_batch_size``, runs up to ``concurrency`` of them at once, checks the
 shape and values of what comes back and L2-normalises it, so every provider returns the same
 kind of array: ``(n, dimension)`` float32, unit length (dot product = cosine similarity).
+Queries bypass the batch limit, so a search never queues behind a crawl's document batches.
 
 Providers:
 - ``local`` (default, ``local_embedder.LocalEmbedder``): all-MiniLM-L6-v2 from the installed
@@ -126,8 +127,13 @@ class BaseEmbedder(ABC):
         return out
 
     async def embed_query(self, text: str) -> np.ndarray:
-        vectors = await self._run_batch([text])
-        return vectors[0]
+        # Not through the batch semaphore: a search must not wait behind a crawl's batches.
+        raw = await self._embed_query_batch([text])
+        return _checked_unit_vectors(raw, 1, self.model_id)[0]
+
+    async def _embed_query_batch(self, texts: list[str]) -> np.ndarray:
+        """Raw vectors for queries; a provider may run them apart from document batches."""
+        return await self._embed_batch(texts)
 
     async def _run_batch(self, texts: list[str]) -> np.ndarray:
         loop = asyncio.get_running_loop()
