@@ -25,12 +25,11 @@ from confluence_rag.content.code_blocks import extract_code_blocks
 from confluence_rag.content.languages import normalise_language
 from confluence_rag.content.macros import DROPPED_MACROS
 from confluence_rag.content.storage import ConversionContext, storage_to_markdown
-from tests.content.test_storage_robustness import text_outside_code
+from tests.content.markdown_checks import RAW_MARKUP, text_outside_code
 
 CTX = ConversionContext(base_url="https://x.atlassian.net/wiki", space_key="DEV", page_id="42")
 _CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
 _WORD = re.compile(r"\w+")
-_RAW_MARKUP = re.compile(r"(?<!\\)</?(?:ac|ri):")
 # Parameters whose value is content and is shown on purpose.
 _SHOWN_PARAMETERS = {
     "code": {"language", "title"},
@@ -153,7 +152,7 @@ def test_no_sample_needs_the_plain_text_fallback(
 
 
 def test_no_confluence_markup_in_any_output(converted: list[Converted]) -> None:
-    found = [c.sample.name for c in converted if _RAW_MARKUP.search(text_outside_code(c.markdown))]
+    found = [c.sample.name for c in converted if RAW_MARKUP.search(text_outside_code(c.markdown))]
     assert not found, _failures(found)
 
 
@@ -290,7 +289,7 @@ def test_cut_and_spliced_real_samples_never_raise_or_leak_markup(
     start = data.draw(st.integers(0, len(second)))
     page = first[:cut] + second[start:]
     markdown = storage_to_markdown(page, CTX)
-    assert not _RAW_MARKUP.search(text_outside_code(markdown))
+    assert not RAW_MARKUP.search(text_outside_code(markdown))
 
 
 _SAMPLE_CACHE: dict[Path, list[Sample]] = {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 
 import pytest
@@ -12,31 +11,9 @@ from hypothesis import strategies as st
 
 from confluence_rag.content import xhtml
 from confluence_rag.content.storage import ConversionContext, storage_to_markdown
+from tests.content.markdown_checks import RAW_MARKUP, text_outside_code
 
 CTX = ConversionContext(base_url="https://x.atlassian.net/wiki", space_key="DEV", page_id="1")
-
-_FENCE_LINE = re.compile(r"^[ >]*(?:(?:[-*+]|\d+[.)]) +)?(`{3,})")
-# A code span as CommonMark reads it: an unescaped backtick run, closed by a run of equal length.
-_CODE_SPAN = re.compile(r"(?<![\\`])(`+)(?!`)(.+?)(?<!`)\1(?!`)")
-_RAW_MARKUP = re.compile(r"(?<!\\)<(?:ac|ri):")
-
-
-def text_outside_code(markdown: str) -> str:
-    """The Markdown with fenced blocks and inline code spans removed (code may show markup)."""
-    kept: list[str] = []
-    fence = ""
-    for line in markdown.split("\n"):
-        if fence:
-            if line.lstrip(" >").startswith(fence) and not line.strip(" >`"):
-                fence = ""
-            continue
-        opened = _FENCE_LINE.match(line)
-        if opened:
-            fence = opened.group(1)
-            continue
-        kept.append(_CODE_SPAN.sub(" ", line))
-    return "\n".join(kept)
-
 
 MALFORMED = [
     (
@@ -79,7 +56,7 @@ def test_malformed_input_degrades_to_text(xhtml_in: str, must_contain: list[str]
     markdown = storage_to_markdown(xhtml_in, CTX)
     for fragment in must_contain:
         assert fragment in markdown
-    assert not _RAW_MARKUP.search(text_outside_code(markdown))
+    assert not RAW_MARKUP.search(text_outside_code(markdown))
 
 
 def test_script_content_is_not_text() -> None:
@@ -279,7 +256,7 @@ _fragment = st.recursive(_leaf, _element, max_leaves=25)
 def test_random_xhtml_never_raises_or_leaks_markup(page: str) -> None:
     markdown = storage_to_markdown(page, CTX)
     assert isinstance(markdown, str)
-    assert not _RAW_MARKUP.search(text_outside_code(markdown))
+    assert not RAW_MARKUP.search(text_outside_code(markdown))
 
 
 @settings(max_examples=200, deadline=None)
@@ -287,4 +264,4 @@ def test_random_xhtml_never_raises_or_leaks_markup(page: str) -> None:
 def test_arbitrary_text_never_raises(page: str) -> None:
     markdown = storage_to_markdown(page, CTX)
     assert isinstance(markdown, str)
-    assert not _RAW_MARKUP.search(text_outside_code(markdown))
+    assert not RAW_MARKUP.search(text_outside_code(markdown))

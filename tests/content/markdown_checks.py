@@ -1,0 +1,27 @@
+"""Checks on converted Markdown shared by the content tests."""
+
+from __future__ import annotations
+
+import re
+
+_FENCE_LINE = re.compile(r"^[ >]*(?:(?:[-*+]|\d+[.)]) +)?(`{3,})")
+# A code span as CommonMark reads it: an unescaped backtick run, closed by a run of equal length.
+_CODE_SPAN = re.compile(r"(?<![\\`])(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+RAW_MARKUP = re.compile(r"(?<!\\)</?(?:ac|ri):")
+
+
+def text_outside_code(markdown: str) -> str:
+    """The Markdown with fenced blocks and inline code spans removed (code may show markup)."""
+    kept: list[str] = []
+    fence = ""
+    for line in markdown.split("\n"):
+        if fence:
+            if line.lstrip(" >").startswith(fence) and not line.strip(" >`"):
+                fence = ""
+            continue
+        opened = _FENCE_LINE.match(line)
+        if opened:
+            fence = opened.group(1)
+            continue
+        kept.append(_CODE_SPAN.sub(" ", line))
+    return "\n".join(kept)
