@@ -139,23 +139,29 @@ async def test_matrix_matches_sql_after_many_mixed_writes(
 async def test_event_loop_stays_responsive_during_writes_and_reads(
     sqlite_store: SQLiteStore,
 ) -> None:
-    ticks = 0
+    """All SQL runs on the store's threads: the loop keeps ticking while 120 writes and 120
+    searches run (were they on the loop, it would stall for the whole batch)."""
+    beats: list[float] = []
     stop = asyncio.Event()
 
     async def ticker() -> None:
-        nonlocal ticks
         while not stop.is_set():
-            ticks += 1
+            beats.append(time.perf_counter())
             await asyncio.sleep(0.001)
 
     task = asyncio.create_task(ticker())
-    writes = [_write(sqlite_store, str(i), [f"text {i} a", f"text {i} b"]) for i in range(60)]
-    reads = [sqlite_store.keyword_candidates("text", SearchFilters(), 5) for _ in range(60)]
+    await asyncio.sleep(0)
+    started = time.perf_counter()
+    writes = [_write(sqlite_store, str(i), [f"text {i} a", f"text {i} b"]) for i in range(120)]
+    reads = [sqlite_store.keyword_candidates("text", SearchFilters(), 5) for _ in range(120)]
     await asyncio.gather(*writes, *reads)
+    elapsed = time.perf_counter() - started
     stop.set()
     await task
-    assert ticks > 10
-    assert (await sqlite_store.get_source(b.SOURCE)).page_count == 60
+    gaps = [b - a for a, b in zip(beats, beats[1:], strict=False)]
+    assert len(beats) >= 3
+    assert max(gaps) < max(0.25, elapsed / 2)
+    assert (await sqlite_store.get_source(b.SOURCE)).page_count == 120
 
 
 async def test_delete_source_is_batched_so_other_writes_interleave(
@@ -231,3 +237,32 @@ async def test_open_creates_the_directory_and_is_idempotent(tmp_path: Path) -> N
         assert await store.list_sources() == []
     await store.close()
     assert (tmp_path / "deep" / "dir" / "index.sqlite3").exists()
+
+
+async def test_large_indexes_prune_the_most_common_keyword_terms(
+    sqlite_store: SQLiteStore,
+) -> None:
+    from confluence_rag.store import sqlite_search
+
+    for i in range(30):
+        extra = " rareword" if i == 7 else ""
+        await _write(sqlite_store, str(i), [f"common filler text {i}{extra}"])
+    frequencies = sqlite_store._frequencies
+    conn_terms = ["common", "rareword", "filler"]
+
+    def prune(conn: sqlite3.Connection) -> list[str]:
+        return frequencies.prune(conn, conn_terms)
+
+    # small index: exact, every term kept
+    assert await sqlite_store._threads.read(prune) == conn_terms
+    frequencies.EXACT_UP_TO = 0  # type: ignore[misc]
+    frequencies.ROW_BUDGET = 10  # type: ignore[misc]
+    assert await sqlite_store._threads.read(prune) == ["rareword"]
+    hits = await sqlite_store.keyword_candidates("common rareword filler", SearchFilters(), 10)
+    assert [r.text for r in await sqlite_store.fetch_chunks([c for c, _ in hits])] == [
+        "common filler text 7 rareword"
+    ]
+    exact = await sqlite_store._threads.read(
+        sqlite_search.keyword_candidates, "common rareword filler", SearchFilters(), 10
+    )
+    assert exact[0][0] == hits[0][0] and len(exact) == 10

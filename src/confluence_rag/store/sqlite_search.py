@@ -81,11 +81,14 @@ class TermFrequencies:
     row: a question with a few common words matches most of a large index and costs tens of
     ms. ``prune`` drops the most common terms until the rows left to score fit
     ``ROW_BUDGET``. Those terms have the lowest IDF, so they barely move a chunk's score; the
-    chunks they alone would add rank at the bottom anyway. Small indexes are never pruned.
-    The counts only steer that choice, so a cache a minute stale is harmless.
+    chunks they alone would add rank at the bottom anyway (bench/search_latency.py reports the
+    top-10 overlap with exact bm25). Indexes up to ``EXACT_UP_TO`` chunks (thousands of pages;
+    SciFact is 11.8k chunks) are always scored exactly. The counts only steer that choice, so a
+    cache a minute stale is harmless.
     """
 
     ROW_BUDGET = 5000
+    EXACT_UP_TO = 25_000
     TTL_SECONDS = 60.0
     MAX_ENTRIES = 50_000
 
@@ -94,24 +97,31 @@ class TermFrequencies:
         self._cache: dict[str, tuple[float, int]] = {}
 
     def count(self, conn: sqlite3.Connection, term: str) -> int:
+        return self._cached(
+            conn,
+            term,
+            "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
+            (fts5_match([term]),),
+        )
+
+    def _cached(self, conn: sqlite3.Connection, key: str, sql: str, params: tuple[Any, ...]) -> int:
         now = time.monotonic()
         with self._lock:
-            hit = self._cache.get(term)
+            hit = self._cache.get(key)
         if hit is not None and now - hit[0] < self.TTL_SECONDS:
             return hit[1]
-        value = int(
-            conn.execute(
-                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (fts5_match([term]),)
-            ).fetchone()[0]
-        )
+        value = int(conn.execute(sql, params).fetchone()[0])
         with self._lock:
             if len(self._cache) >= self.MAX_ENTRIES:
                 self._cache.clear()
-            self._cache[term] = (now, value)
+            self._cache[key] = (now, value)
         return value
 
+    def total(self, conn: sqlite3.Connection) -> int:
+        return self._cached(conn, "\x00total", "SELECT count(*) FROM chunks", ())
+
     def prune(self, conn: sqlite3.Connection, terms: list[str]) -> list[str]:
-        if len(terms) <= 1:
+        if len(terms) <= 1 or self.total(conn) <= self.EXACT_UP_TO:
             return terms
         counts = {term: self.count(conn, term) for term in terms}
         if sum(counts.values()) <= self.ROW_BUDGET:

@@ -90,10 +90,12 @@ def upgrade() -> None:
         sa.Column("author", sa.Text()),
         sa.Column("created_at", _TIME),
         sa.Column("updated_at", _TIME),
-        sa.Column("markdown", sa.Text(), nullable=False),
         sa.Column("is_deleted", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("deleted_at", _TIME),
         sa.Column("indexed_at", _TIME, nullable=False),
+        # Last on purpose: SQLite reads a row's columns in order, so a page body (often tens
+        # of KB, in overflow pages) placed before is_deleted would be read on every lookup.
+        sa.Column("markdown", sa.Text(), nullable=False),
         sa.UniqueConstraint("source_id", "confluence_page_id", name="uq_pages_source_page"),
     )
     op.create_index("ix_pages_source_space", "pages", ["source_id", "space_key"])
