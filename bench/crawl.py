@@ -120,6 +120,7 @@ async def crawl(args: argparse.Namespace, site_url: str, data_dir: Path) -> None
     started = time.perf_counter()
     await model.embed_documents(["warm up the model"])
     print(f"model {model.model_id} loaded in {time.perf_counter() - started:.1f} s")
+    rss_loaded = _rss_kb()
     recorder = RecordingEmbedder(model)
     cloud = args.flavour == "cloud"
     new = NewSource(
@@ -161,6 +162,7 @@ async def crawl(args: argparse.Namespace, site_url: str, data_dir: Path) -> None
     print(f"model busy during crawl  {recorder.busy_seconds:.1f} s")
     print(f"pages/s                  {pages / crawl_seconds:.1f}")
     print(f"chunks/s                 {len(texts) / crawl_seconds:.1f}")
+    print(f"RSS with model loaded    {rss_loaded / 1024:.0f} MB (before the crawl)")
     print(f"peak RSS (sampled)       {rss.peak_kb / 1024:.0f} MB  (target <= 1024)")
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"peak RSS (ru_maxrss)     {maxrss / 1024:.0f} MB")
