@@ -19,9 +19,6 @@ from collections.abc import Sequence
 DEFAULT_CHARS = 280
 ELLIPSIS = "…"
 
-# One escaped entity (skipped whole) or one word (checked against the terms).
-_TOKEN = re.compile(r"&(?:#[0-9a-zA-Z]+|[a-zA-Z]+);|[^\W_]+", re.UNICODE)
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 _SUFFIXES = ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "ly", "s")
 
@@ -36,43 +33,68 @@ def stem(word: str) -> str:
     return word
 
 
-def _matcher(terms: Sequence[str]) -> tuple[set[str], list[str]]:
-    stems = {stem(t) for t in terms if t}
-    # Terms in scripts without spaces (CJK) are matched as substrings of a run of characters.
-    unspaced = [t.lower() for t in terms if t and not t.isascii()]
-    return stems, unspaced
+class _Matcher:
+    """Finds the words to mark. One regex proposes candidates (words starting with a term's
+    stem, runs containing an unspaced CJK term, and escaped entities to step over); each
+    candidate word is then confirmed by comparing stems. Scanning a chunk is one regex pass,
+    not a Python call per word."""
 
+    def __init__(self, terms: Sequence[str]) -> None:
+        self.stems = {stem(t) for t in terms if t}
+        # Scripts without spaces (CJK) have no word boundaries: match as substrings of a run.
+        self.unspaced = [t.lower() for t in terms if t and not t.isascii()]
+        prefixes = sorted(
+            {s[:-1] if s.endswith("y") else s for s in self.stems if s.isascii()},
+            key=len,
+            reverse=True,
+        )
+        words = [rf"(?<![^\W_]){re.escape(p)}[^\W_]*" for p in prefixes]
+        runs = [rf"[^\W_]*{re.escape(t)}[^\W_]*" for t in self.unspaced]
+        alternatives = "|".join(words + runs)
+        self.candidates = re.compile(alternatives, re.IGNORECASE) if alternatives else None
+        self.marking = re.compile(
+            r"&(?:#[0-9a-zA-Z]+|[a-zA-Z]+);" + (f"|{alternatives}" if alternatives else ""),
+            re.IGNORECASE,
+        )
 
-def _is_match(word: str, stems: set[str], unspaced: list[str]) -> bool:
-    if stem(word) in stems:
-        return True
-    lowered = word.lower()
-    return any(term in lowered for term in unspaced)
+    def is_match(self, word: str) -> bool:
+        if stem(word) in self.stems:
+            return True
+        lowered = word.lower()
+        return any(term in lowered for term in self.unspaced)
+
+    def first(self, text: str) -> int:
+        if self.candidates is None:
+            return 0
+        for found in self.candidates.finditer(text):
+            if self.is_match(found.group(0)):
+                return found.start()
+        return 0
 
 
 def highlight(text: str, terms: Sequence[str], max_chars: int = DEFAULT_CHARS) -> str:
     """Escaped ``text`` (a window of at most ~``max_chars`` characters around the first
     matching word, whitespace collapsed) with matching words in ``<mark>``."""
     flat = _SPACE.sub(" ", text or "").strip()
-    stems, unspaced = _matcher(terms)
-    window = _window(flat, stems, unspaced, max_chars)
+    matcher = _Matcher(terms)
+    window = _window(flat, matcher, max_chars)
     escaped = html.escape(window, quote=True)
+    if matcher.candidates is None:
+        return escaped
 
     def mark(match: re.Match[str]) -> str:
         token = match.group(0)
-        if token.startswith("&") or not _is_match(token, stems, unspaced):
+        if token.startswith("&") or not matcher.is_match(token):
             return token
         return f"<mark>{token}</mark>"
 
-    return _TOKEN.sub(mark, escaped)
+    return matcher.marking.sub(mark, escaped)
 
 
-def _window(flat: str, stems: set[str], unspaced: list[str], max_chars: int) -> str:
+def _window(flat: str, matcher: _Matcher, max_chars: int) -> str:
     if len(flat) <= max_chars:
         return flat
-    first = next(
-        (m.start() for m in _WORD.finditer(flat) if _is_match(m.group(0), stems, unspaced)), 0
-    )
+    first = matcher.first(flat)
     start = max(0, first - max_chars // 3)
     if start > 0:
         space = flat.find(" ", start)

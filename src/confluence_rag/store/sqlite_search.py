@@ -2,6 +2,11 @@
 
 All functions take a reader connection. bm25() in FTS5 returns "more negative is better"; we
 return its negation so every retriever reports "higher is better".
+
+Joins are written ``CROSS JOIN``, which in SQLite fixes the loop order: the rows we already
+know (FTS matches, ids asked for) drive, and pages are looked up by primary key. Left to
+itself the planner sometimes starts from "all live pages" instead (measured: 14 ms instead of
+0.2 ms to fetch 20 chunks of a 100k-chunk index).
 """
 
 from __future__ import annotations
@@ -156,7 +161,7 @@ def keyword_candidates(
         where, params = page_filter_sql(filters)
         sql = (
             f"SELECT f.rowid, bm25(chunks_fts, {weights}) AS rank FROM chunks_fts f "
-            "JOIN chunks c ON c.id = f.rowid JOIN pages p ON p.id = c.page_id "
+            "CROSS JOIN chunks c ON c.id = f.rowid CROSS JOIN pages p ON p.id = c.page_id "
             f"WHERE chunks_fts MATCH ? AND {where} ORDER BY rank LIMIT ?"
         )
         rows = conn.execute(sql, [match, *params, limit])
@@ -183,7 +188,7 @@ def code_candidates(
         params.append(filters.language.strip().lower())
     sql = (
         f"SELECT f.rowid, bm25(code_fts, {weights}) AS rank FROM code_fts f "
-        "JOIN code_examples e ON e.id = f.rowid JOIN pages p ON p.id = e.page_id "
+        "CROSS JOIN code_examples e ON e.id = f.rowid CROSS JOIN pages p ON p.id = e.page_id "
         f"WHERE code_fts MATCH ? AND {where} ORDER BY rank LIMIT ?"
     )
     return [(int(row[0]), -float(row[1])) for row in conn.execute(sql, [match, *params, limit])]
@@ -200,7 +205,7 @@ def fetch_chunks(conn: sqlite3.Connection, ids: Sequence[int]) -> list[ChunkRow]
     found: dict[int, ChunkRow] = {}
     for batch in batched([int(i) for i in ids]):
         rows = conn.execute(
-            f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN pages p ON p.id = c.page_id "
+            f"SELECT {CHUNK_COLUMNS} FROM chunks c CROSS JOIN pages p ON p.id = c.page_id "
             f"WHERE c.id IN ({marks(len(batch))}) AND p.is_deleted = 0",
             batch,
         )
@@ -214,7 +219,7 @@ def fetch_code(conn: sqlite3.Connection, ids: Sequence[int]) -> list[CodeRow]:
     found: dict[int, CodeRow] = {}
     for batch in batched([int(i) for i in ids]):
         rows = conn.execute(
-            f"SELECT {CODE_COLUMNS} FROM code_examples e JOIN pages p ON p.id = e.page_id "
+            f"SELECT {CODE_COLUMNS} FROM code_examples e CROSS JOIN pages p ON p.id = e.page_id "
             f"WHERE e.id IN ({marks(len(batch))}) AND p.is_deleted = 0",
             batch,
         )

@@ -118,7 +118,7 @@ class VectorSync:
             else:
                 cursor = conn.execute(
                     "SELECT c.id, c.page_id, c.embedding FROM chunks c "
-                    "JOIN pages p ON p.id = c.page_id WHERE p.is_deleted = 0 AND c.gen > ?",
+                    "CROSS JOIN pages p ON p.id = c.page_id WHERE p.is_deleted = 0 AND c.gen > ?",
                     (since,),
                 )
             while batch := cursor.fetchmany(4096):
