@@ -192,3 +192,15 @@ async def test_fetch_keeps_the_order_asked_for(ready: Store) -> None:
     rows = await ready.fetch_chunks(list(reversed(ids)))
     assert [r.chunk_id for r in rows] == list(reversed(ids))
     assert rows[0].page_key == f"{b.SOURCE}:1" and rows[0].labels == ("ops",)
+
+
+async def test_a_label_change_without_a_new_version_is_seen_by_filters(ready: Store) -> None:
+    await _page(ready, "1", ["labelled text"], labels=("old",))
+    old = SearchFilters(labels=("old",))
+    assert len(await ready.vector_candidates(b.axis(0), old, 5)) == 1
+    await _page(ready, "1", ["labelled text"], labels=("new",))  # same version
+    assert await ready.vector_candidates(b.axis(0), old, 5) == []
+    assert await ready.keyword_candidates("labelled", old, 5) == []
+    new = SearchFilters(labels=("new",))
+    assert len(await ready.vector_candidates(b.axis(0), new, 5)) == 1
+    assert len(await ready.keyword_candidates("labelled", new, 5)) == 1

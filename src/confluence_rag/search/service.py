@@ -208,11 +208,12 @@ def _exact_first(
     meaningful = [t for t in query_terms(query) if t not in STOPWORDS]
     if len(needle) < 4 or (len(meaningful) < 2 and not _CONNECTED.search(needle)):
         return ranked
+    # One compiled search per chunk (any whitespace between the query's words).
+    pattern = re.compile(r"\s+".join(re.escape(part) for part in needle.split(" ")), re.I)
     exact: list[tuple[Fused[int], ChunkRow]] = []
     rest: list[tuple[Fused[int], ChunkRow]] = []
     for item in ranked:
-        text = _SPACES.sub(" ", item[1].text.lower())
-        (exact if needle in text else rest).append(item)
+        (exact if pattern.search(item[1].text) else rest).append(item)
     return exact + rest
 
 

@@ -9,7 +9,9 @@ in-memory vector matrix in ``sqlite_vectors`` / ``vector_index``.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -43,9 +45,10 @@ from confluence_rag.store.sqlite_vectors import VectorDelta, VectorSync
 
 T = TypeVar("T")
 
-# delete_source / purge remove this many pages per transaction, so other writes (a crawl of
-# another source, job heartbeats) get the writer between batches.
-DELETE_BATCH_PAGES = 200
+# delete_source / purge remove pages in transactions of about this many chunks (~75 us each,
+# mostly FTS5 un-indexing the text), so other writes (a crawl of another source, job
+# heartbeats) get the writer every ~0.1 s instead of waiting for the whole source.
+DELETE_BATCH_CHUNKS = 1000
 
 _PAGE_COUNTS = (
     "(SELECT count(*) FROM chunks c WHERE c.page_id = p.id) AS chunk_count, "
@@ -62,6 +65,24 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _batch_by_chunks(conn: Any, where: str, params: tuple[Any, ...]) -> list[int]:
+    """Ids of pages matching ``where`` holding about ``DELETE_BATCH_CHUNKS`` chunks in all
+    (at least one page, however large)."""
+    rows = conn.execute(
+        "SELECT p.id, (SELECT count(*) FROM chunks c WHERE c.page_id = p.id) FROM pages p "
+        f"WHERE {where} LIMIT ?",
+        (*params, DELETE_BATCH_CHUNKS),
+    )
+    ids: list[int] = []
+    chunks = 0
+    for page_id, count in rows:
+        if ids and chunks + count > DELETE_BATCH_CHUNKS:
+            break
+        ids.append(int(page_id))
+        chunks += int(count)
+    return ids
+
+
 class SQLiteStore(Store):
     """``Store`` on one SQLite file (created with its directory on ``open()``)."""
 
@@ -70,6 +91,8 @@ class SQLiteStore(Store):
         self._threads = SQLiteThreads(self.path, readers=readers)
         self._vectors = VectorSync()
         self._frequencies = search_sql.TermFrequencies()
+        self._allowed_lock = threading.Lock()
+        self._allowed_cache: dict[tuple[SearchFilters, int], np.ndarray] = {}
 
     @property
     def url(self) -> str:
@@ -166,13 +189,9 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _delete_some_pages(conn: Any, source_id: str) -> int:
-        ids = [
-            int(row[0])
-            for row in conn.execute(
-                "SELECT id FROM pages WHERE source_id = ? LIMIT ?", (source_id, DELETE_BATCH_PAGES)
-            )
-        ]
-        return pages_sql.delete_pages_batch(conn, ids) if ids else 0
+        return pages_sql.delete_pages_batch(
+            conn, _batch_by_chunks(conn, "p.source_id = ?", (source_id,))
+        )
 
     async def put_credentials(self, source_id: str, ciphertext: bytes) -> None:
         await self._threads.write(records_sql.put_credentials, source_id, ciphertext)
@@ -257,14 +276,8 @@ class SQLiteStore(Store):
         cutoff = db_time(older_than)
 
         def purge_some(conn: Any) -> int:
-            ids = [
-                int(row[0])
-                for row in conn.execute(
-                    "SELECT id FROM pages WHERE is_deleted = 1 AND deleted_at < ? LIMIT ?",
-                    (cutoff, DELETE_BATCH_PAGES),
-                )
-            ]
-            return pages_sql.delete_pages_batch(conn, ids) if ids else 0
+            where = "p.is_deleted = 1 AND p.deleted_at < ?"
+            return pages_sql.delete_pages_batch(conn, _batch_by_chunks(conn, where, (cutoff,)))
 
         total = 0
         while removed := await self._threads.write(purge_some):
@@ -356,11 +369,26 @@ class SQLiteStore(Store):
                 details={"index_dimension": index.dimension, "got": int(query.shape[0])},
             )
         allowed = (
-            search_sql.allowed_pages(conn, filters)
-            if search_sql.has_page_filters(filters)
-            else None
+            self._allowed_pages(conn, filters) if search_sql.has_page_filters(filters) else None
         )
         return index.search(query, limit, allowed)
+
+    def _allowed_pages(self, conn: Any, filters: SearchFilters) -> np.ndarray:
+        """Live page ids matching ``filters``, cached per index generation: a UI filtering on
+        one space repeats the same filters query after query, and any write moves the
+        generation (so a cached set is never staler than the matrix it masks)."""
+        generation = conn.execute("SELECT generation FROM index_meta WHERE id = 1").fetchone()[0]
+        key = (replace(filters, language=None), int(generation))
+        with self._allowed_lock:
+            cached = self._allowed_cache.get(key)
+        if cached is not None:
+            return cached
+        pages = search_sql.allowed_pages(conn, filters)
+        with self._allowed_lock:
+            if len(self._allowed_cache) >= 64:
+                self._allowed_cache.clear()
+            self._allowed_cache[key] = pages
+        return pages
 
     async def fetch_chunks(self, ids: Sequence[int]) -> list[ChunkRow]:
         if not ids:

@@ -90,8 +90,8 @@ def write_page(
     key = page_key(source_id, document.page_id)
     labels = normalise_labels(document.labels)
     existing = conn.execute(
-        "SELECT id, confluence_version, is_deleted, title FROM pages "
-        "WHERE source_id = ? AND confluence_page_id = ?",
+        "SELECT id, confluence_version, is_deleted, title, space_key, type, updated_at, labels "
+        "FROM pages WHERE source_id = ? AND confluence_page_id = ?",
         (source_id, document.page_id),
     ).fetchone()
     old_chunks = (
@@ -130,6 +130,13 @@ def write_page(
             "SELECT count(*) FROM code_examples WHERE page_id = ?", (page_id,)
         ).fetchone()[0]
         result = WriteResult(page_id, key, False, True, False, 0, len(chunks), 0, code_count)
+        filtered_on = (existing["space_key"], existing["type"], existing["updated_at"])
+        if filtered_on != (metadata[1], metadata[2], metadata[10]) or existing["labels"] != db_json(
+            list(labels)
+        ):
+            # What search filters on changed (labels change without a new version): move
+            # the generation so caches keyed on it (allowed-page sets) are rebuilt.
+            bump_generation(conn)
         return result, None
 
     old_gen, new_gen = bump_generation(conn)
@@ -380,6 +387,8 @@ def restore_pages(
 
 def delete_pages_batch(conn: sqlite3.Connection, page_ids: Sequence[int]) -> int:
     """Physically remove pages (cascades to chunks, code examples, labels) with FTS rows."""
+    if not page_ids:
+        return 0
     _drop_fts_rows(conn, page_ids)
     removed = 0
     for batch in batched(page_ids):

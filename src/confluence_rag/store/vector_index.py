@@ -119,22 +119,41 @@ class VectorIndex:
             n = self._size
             if n == 0 or limit <= 0:
                 return []
-            scores = self._matrix[:n] @ q
-            if allowed_pages is not None:
-                mask = np.isin(self._pages[:n], allowed_pages)
-                scores = np.where(mask, scores, -np.inf)
-                eligible = int(mask.sum())
+            if allowed_pages is None:
+                rows = None
+                scores = self._matrix[:n] @ q
             else:
-                eligible = n
-            k = min(limit, eligible)
-            if k == 0:
-                return []
-            top = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+                rows = self._rows_of_pages(allowed_pages)
+                if rows.size == 0:
+                    return []
+                if rows.size * 3 < n:
+                    # Selective filter: score only the allowed rows (a gather beats a full
+                    # pass over the matrix when they are a minority).
+                    scores = self._matrix[rows] @ q
+                else:
+                    scores = (self._matrix[:n] @ q)[rows]
+            k = min(limit, scores.shape[0])
+            top = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else np.arange(k)
             top = top[np.argsort(-scores[top], kind="stable")]
-            ids = self._ids[top]
+            positions = top if rows is None else rows[top]
             return [
-                (int(i), float(s)) for i, s in zip(ids, scores[top], strict=True) if np.isfinite(s)
+                (int(i), float(s)) for i, s in zip(self._ids[positions], scores[top], strict=True)
             ]
+
+    def _rows_of_pages(self, allowed_pages: np.ndarray) -> np.ndarray:
+        """Row positions whose page is allowed: a boolean table indexed by page id (ids are
+        SQLite rowids, so dense) costs one gather, unlike ``np.isin``'s sort."""
+        pages = self._pages[: self._size]
+        allowed = np.asarray(allowed_pages, dtype=np.int64)
+        allowed = allowed[allowed >= 0]
+        if allowed.size == 0 or pages.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        top = int(max(int(pages.max()), int(allowed.max()))) + 1
+        if top > 8 * (pages.size + allowed.size) + 1024:  # sparse ids: fall back to a sort
+            return np.flatnonzero(np.isin(pages, allowed))
+        table = np.zeros(top, dtype=bool)
+        table[allowed] = True
+        return np.flatnonzero(table[pages])
 
     def reserve(self, rows: int) -> None:
         """Make room for ``rows`` rows at once (a full load knows its size: growing by
