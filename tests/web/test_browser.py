@@ -83,7 +83,7 @@ class Site:
         dialog.dismiss()
 
     def shot(self, page: Page, name: str) -> None:
-        page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(self.shots / f"{name}.png"))
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +158,13 @@ def test_add_a_space_wrong_token_then_right_and_watch_it_reach_100(site: Site) -
     expect(job.locator('[data-field="status"]')).to_have_text(
         re.compile("running|completed"), timeout=CRAWL_TIMEOUT_MS
     )
+    # Screenshot the bar mid-crawl (or at the end, should the crawl outrun the browser).
+    page.wait_for_function(
+        "() => { const job = document.querySelector('section.job');"
+        " return job && (job.querySelector('progress').value >= 20"
+        " || job.dataset.status === 'completed'); }",
+        timeout=CRAWL_TIMEOUT_MS,
+    )
     site.shot(page, "live-progress")
     expect(job).to_have_attribute("data-status", "completed", timeout=CRAWL_TIMEOUT_MS)
     assert job.locator("progress").evaluate("bar => bar.value") == 100
@@ -166,6 +173,8 @@ def test_add_a_space_wrong_token_then_right_and_watch_it_reach_100(site: Site) -
     # The page reloads by itself and shows the finished crawl's summary.
     summary = page.locator(".summary")
     expect(summary).to_contain_text("Last crawl completed", timeout=15_000)
+    expect(page).to_have_url(site.url + "/")  # the one-off notice is gone after the reload
+    expect(page.get_by_role("status")).to_have_count(0)
     (source,) = site.api.get("/api/confluence/sources").json()["sources"]
     site.source_id = source["source_id"]
     assert source["total_pages"] >= PAGES // 2

@@ -32,8 +32,9 @@
   function finished(root, status) {
     root.setAttribute("data-status", status);
     root.classList.add("job-done");
-    // Reload once so the card shows fresh page counts and the job's summary.
-    window.setTimeout(function () { window.location.reload(); }, 1200);
+    // Reload once so the card shows fresh page counts and the job's summary; drop the
+    // one-off notice ("Source added...") from the address so it is not shown again.
+    window.setTimeout(function () { window.location.replace(window.location.pathname); }, 1200);
   }
 
   function poll(root, url) {
