@@ -47,8 +47,8 @@ T = TypeVar("T")
 
 # delete_source / purge remove pages in transactions of about this many chunks (~75 us each,
 # mostly FTS5 un-indexing the text), so other writes (a crawl of another source, job
-# heartbeats) get the writer every ~0.1 s instead of waiting for the whole source.
-DELETE_BATCH_CHUNKS = 1000
+# heartbeats) get the writer every ~50 ms instead of waiting for the whole source.
+DELETE_BATCH_CHUNKS = 500
 
 _PAGE_COUNTS = (
     "(SELECT count(*) FROM chunks c WHERE c.page_id = p.id) AS chunk_count, "
