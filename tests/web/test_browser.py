@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, Route, expect, sync_playwright
 
 from confluence_rag.api.app import create_app
 from confluence_rag.emulator import (
@@ -27,6 +27,7 @@ from confluence_rag.emulator import (
     DEMO_EMAIL,
     EmulatorConfig,
     EmulatorServer,
+    FaultRule,
 )
 from confluence_rag.settings import Settings
 from tests.api.conftest import ApiServer
@@ -275,6 +276,38 @@ def test_keyboard_and_phone_layout(site: Site) -> None:
         "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
     )
     site.shot(page, "search-phone")
+
+
+def test_progress_falls_back_to_polling_when_the_event_stream_fails(site: Site) -> None:
+    # Slow Confluence down so the sync is still running when the page loads.
+    site.emulator.state.add_fault(FaultRule(kind="latency", latency_ms=1500))
+    page = site.new_page()
+    streams: list[str] = []
+    polls: list[str] = []
+
+    def refuse_stream(route: Route) -> None:
+        streams.append(route.request.url)
+        route.abort()
+
+    page.route(re.compile(r"/api/progress/[^/]+/events$"), refuse_stream)
+    page.on(
+        "request",
+        lambda request: (
+            polls.append(request.url) if re.search(r"/api/progress/[^/]+$", request.url) else None
+        ),
+    )
+    try:
+        page.goto(site.url + "/")
+        page.get_by_role("button", name="Sync now").click()
+        job = page.locator("section.job[data-progress-id]")
+        expect(job).to_be_visible()
+        expect(job).to_have_attribute("data-status", "completed", timeout=CRAWL_TIMEOUT_MS)
+        expect(job.locator('[data-field="percent"]')).to_have_text("100%")
+    finally:
+        site.emulator.state.clear_faults()
+    assert streams, "the page did not try the event stream first"
+    assert polls, "the page did not poll after the stream failed"
+    expect(page.locator(".summary")).to_contain_text("Last sync completed", timeout=15_000)
 
 
 def test_delete_removes_the_source_and_its_results(site: Site) -> None:
