@@ -20,7 +20,9 @@ from confluence_rag.settings import Settings
 from tests.ingest.conftest import data_files, new_source, run
 from tests.plugins.emulator import EmulatorFactory
 
-FAULTS = "429:0.05,503:0.03,500:0.03,drop:0.02,504"
+# A crawl of 300 pages is only ~20 requests (ids 250 at a time, bodies 25 at a time): the
+# rates are high so every kind of fault is likely to be met.
+FAULTS = "429:0.15,503:0.1,500:0.1,drop:0.05,504"
 
 
 @pytest.mark.slow
@@ -45,7 +47,7 @@ def test_crawl_300_pages_with_faults(
             done = await services.jobs.wait(job.id, timeout=600)
             assert done.status == "completed", done.error
             c = done.counters
-            assert c["pages_listed"] == len(expected) == 300
+            assert c["pages_listed"] == len(expected) > 280  # 300 generated, a few not current
             assert c["pages_failed"] == 0
             assert c["pages_processed"] + c["pages_skipped"] == len(expected)
             assert c["pages_processed"] > 250
@@ -69,12 +71,8 @@ def test_crawl_300_pages_with_faults(
             )
 
             # The faults really happened, and were survived.
-            assert (
-                server.state.request_count(status=429)
-                + server.state.request_count(status=503)
-                + server.state.request_count(status=500)
-                > 0
-            )
+            faults = [r.fault for r in server.state.requests if r.fault is not None]
+            assert faults, "no fault was injected"
 
             # A phrase that lives in one page's code block finds that page first.
             page_id, marker = next((p, m) for p, m in sorted(markers.items()) if p in versions)
