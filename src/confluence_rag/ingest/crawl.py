@@ -67,9 +67,11 @@ class CrawlJob:
                 space = await client.check_access(key)
                 spaces.append(SpaceTarget(key=key, name=space.name))
             context.raise_if_cancelled()
-            # Loads the model if needed: before any page is fetched, so a broken model fails
-            # the job at once rather than after a long listing.
-            await self._store.ensure_index_model(embedder.model_id, embedder.dimension)
+            # One tiny embedding loads the model (off the event loop) before any page is
+            # fetched, so a broken model fails the job at once rather than after a long
+            # listing; and it tells an OpenAI-compatible model's dimension when not configured.
+            probe = await embedder.embed_documents(["confluence-rag model check"])
+            await self._store.ensure_index_model(embedder.model_id, int(probe.shape[1]))
             stored = await self._store.page_versions(source.id)
             plan = CrawlPlan(
                 source_id=source.id,
