@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,7 @@ from confluence_rag.confluence.models import IdListing, Page
 from confluence_rag.content.models import Document
 from confluence_rag.errors import ConfluenceError
 from confluence_rag.index.models import Chunk
+from confluence_rag.ingest.memory import release_free_heap
 from confluence_rag.ingest.progress import JobProgress
 
 if TYPE_CHECKING:
@@ -52,6 +54,8 @@ WRITE_QUEUE = 16
 # written, so not yet findable in the store) is not embedded twice.
 RECENT_VECTORS = 4096
 REASON_CHARS = 300
+# How often freed heap memory is handed back to the OS (see memory.py).
+TRIM_SECONDS = 2.0
 
 
 class PageStore(Protocol):
@@ -148,6 +152,13 @@ class PagePipeline:
         self._listed_spaces: set[str] = set()
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self._executor: ThreadPoolExecutor | None = None
+        # Embedding state shared by the collector and the model runner.
+        self._batches: asyncio.Queue[list[tuple[str, str]] | _End] = asyncio.Queue(1)
+        self._texts: dict[str, str] = {}  # hash -> text not yet sent to the model, in order
+        self._running: set[str] = set()  # hashes cut into a batch, vectors not back yet
+        self._waiting: dict[str, list[_Prepared]] = {}  # hash -> pages that need its vector
+        self._model_idle = True
+        self._trimmed = time.monotonic()
 
     async def run(self) -> None:
         # Conversion gets its own thread(s), not the loop's shared pool: a fixed, small set of
@@ -162,7 +173,8 @@ class PagePipeline:
                     for n in range(self._workers)
                 ]
                 group.create_task(self._close_after(converters), name="crawl-converters-done")
-                group.create_task(self._embed(), name="crawl-embedder")
+                group.create_task(self._collect(), name="crawl-embed-collector")
+                group.create_task(self._run_model(), name="crawl-embed-model")
                 group.create_task(self._write(), name="crawl-writer")
         except BaseExceptionGroup as errors:
             # Callers want the error that stopped the crawl, not a group of one.
@@ -238,63 +250,90 @@ class PagePipeline:
                 self._dispose(space)
                 continue
             document, chunks = result
-            await self._prepared.put(_Prepared(space, page, document, chunks))
+            prepared = _Prepared(space, page, document, chunks)
+            # Reuse lookups happen here, off the model's critical path.
+            await self._attach_known_vectors(prepared)
+            await self._prepared.put(prepared)
 
     async def _close_after(self, converters: list[asyncio.Task[None]]) -> None:
         await asyncio.gather(*converters)
         await self._prepared.put(_END)
 
     # --- stage 3: embed ---------------------------------------------------------------------
-    async def _embed(self) -> None:
-        """Feed the model full batches of new chunks, drawn from as many pages as it takes.
+    # Two tasks share the state below (one event loop, so no locks): the collector turns pages
+    # into batches of new texts, the model runner embeds them. One batch waits ready while
+    # another runs, so the model goes from batch to batch without waiting for the collector.
 
-        Texts left over after the last full batch wait for the next pages rather than going
-        to the model as a runt batch, unless nothing else is queued (then the model would
-        idle) or the stream has ended. A page goes on to the writer once it has every vector.
+    async def _collect(self) -> None:
+        """Cut full batches of new chunk texts, drawn from as many pages as it takes.
+
+        Texts left over after the last full batch wait for more pages rather than going to the
+        model as a runt batch, unless the model is idle and nothing else is queued.
         """
         batch_size = self._batch_size
-        waiting: dict[str, list[_Prepared]] = {}  # hash -> pages that need its vector
-        texts: dict[str, str] = {}  # hash -> text, in arrival order, not yet embedded
-        ended = False
-        while not ended or texts:
-            while not ended and len(texts) < batch_size:
-                if texts and self._prepared.empty():
-                    break  # the model would idle: embed what there is
-                item = await self._prepared.get()
-                if isinstance(item, _End):
-                    ended = True
-                    break
-                await self._attach_known_vectors(item)
-                embedded = 0
-                for chunk in item.chunks:
-                    digest = chunk.content_hash
-                    if digest in item.vectors or item in waiting.get(digest, ()):
-                        continue
-                    if digest not in texts:
-                        texts[digest] = chunk.embed_text
-                        embedded += 1
-                    waiting.setdefault(digest, []).append(item)
-                    item.missing += 1
-                # Counted per space so a finished space's checkpoint carries its own numbers.
-                self._progress.count(item.space, "chunks_embedded", embedded)
-                self._progress.count(item.space, "chunks_reused", len(item.chunks) - embedded)
-                if item.missing == 0:
-                    await self._writes.put(item)
-            if not texts:
+        while not isinstance(item := await self._prepared.get(), _End):
+            await self._register(item)
+            while len(self._texts) >= batch_size:
+                await self._batches.put(self._cut(batch_size))
+            if self._texts and self._model_idle and self._batches.empty():
+                if self._prepared.empty():
+                    await self._batches.put(self._cut(batch_size))
+        while self._texts:
+            await self._batches.put(self._cut(batch_size))
+        await self._batches.put(_END)
+
+    async def _register(self, item: _Prepared) -> None:
+        embedded = 0
+        for chunk in item.chunks:
+            digest = chunk.content_hash
+            if digest in item.vectors or item in self._waiting.get(digest, ()):
                 continue
-            take = len(texts)
-            if not ended and take >= batch_size:
-                take -= take % batch_size
-            digests = list(texts)[:take]
-            vectors = await self._embedder.embed_documents([texts[d] for d in digests])
-            for digest, vector in zip(digests, vectors, strict=True):
-                del texts[digest]
+            recent = self._recent.get(digest)
+            if recent is not None:
+                item.vectors[digest] = recent
+                continue
+            if digest not in self._texts and digest not in self._running:
+                self._texts[digest] = chunk.embed_text
+                embedded += 1
+            self._waiting.setdefault(digest, []).append(item)
+            item.missing += 1
+        # Counted per space so a finished space's checkpoint carries its own numbers.
+        self._progress.count(item.space, "chunks_embedded", embedded)
+        self._progress.count(item.space, "chunks_reused", len(item.chunks) - embedded)
+        if item.missing == 0:
+            await self._writes.put(item)
+
+    def _cut(self, size: int) -> list[tuple[str, str]]:
+        """Take the oldest ``size`` waiting texts out as one batch for the model."""
+        batch = [(digest, self._texts[digest]) for digest in list(self._texts)[:size]]
+        for digest, _ in batch:
+            del self._texts[digest]
+            self._running.add(digest)
+        return batch
+
+    async def _run_model(self) -> None:
+        while True:
+            batch = await self._batches.get()
+            if isinstance(batch, _End):
+                break
+            self._model_idle = False
+            vectors = await self._embedder.embed_documents([text for _, text in batch])
+            for (digest, _), vector in zip(batch, vectors, strict=True):
+                self._running.discard(digest)
                 self._remember(digest, vector)
-                for item in waiting.pop(digest, ()):
+                for item in self._waiting.pop(digest, ()):
                     item.vectors[digest] = vector
                     item.missing -= 1
                     if item.missing == 0:
                         await self._writes.put(item)
+            self._model_idle = True
+            if time.monotonic() - self._trimmed > TRIM_SECONDS and self._executor is not None:
+                # On the conversion thread, not awaited: the model need not wait for it.
+                self._trimmed = time.monotonic()
+                self._executor.submit(release_free_heap)
+            if self._batches.empty() and self._texts:
+                # The collector is waiting for pages: give the model what there is.
+                await self._batches.put(self._cut(self._batch_size))
         await self._writes.put(_END)
 
     async def _attach_known_vectors(self, item: _Prepared) -> None:
