@@ -9,11 +9,13 @@ space is, and a slow stage makes the faster ones wait instead of piling up work:
   fetches the rest with bodies: that is what makes a resumed or repeated crawl cheap and
   idempotent (Confluence cursors are not durable, so resuming means listing again). A lister is
   pluggable (``Lister``): the crawl's is ``list_all_pages``; an incremental sync brings its own.
-- Conversion and chunking are CPU work: they run in a worker thread, so the event loop keeps
-  fetching while a page is converted.
-- The embedder gathers chunks from several pages until a batch is full, looks up vectors it can
-  reuse by content hash first, and runs the model in the embedder's own executor. Embedding is
-  the bottleneck on a laptop; everything else overlaps with it.
+- Conversion and chunking are CPU work: they run in a dedicated thread, so the event loop
+  keeps fetching while a page is converted. The converter also looks up vectors it can reuse
+  by content hash (``store.embeddings_for_hashes``), off the model's critical path.
+- The embedder is two tasks: a collector cuts full batches of new chunk texts from as many
+  pages as it takes, and a model runner embeds them in the embedder's own executor, with the
+  next batch always ready. Embedding is the bottleneck on a laptop; everything else overlaps
+  with it.
 - The writer stores each page with its chunks in one transaction (``store.write_page``).
 
 One bad page (conversion or chunking fails) is counted and logged with its id and reason, and
