@@ -13,7 +13,7 @@ from tests.api.conftest import source_body, wait_for_job
 from tests.api.test_errors import assert_error
 from tests.plugins.emulator import EmulatorFactory
 
-SLOW_PAGES = 24
+SLOW_PAGES = 80
 
 
 def _slow_source(client: httpx.Client, emulator_factory: EmulatorFactory) -> dict[str, Any]:
