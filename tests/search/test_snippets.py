@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from confluence_rag.search.snippets import highlight, stem
+from confluence_rag.search.snippets import highlight, readable, stem
 
 
 def test_script_tags_are_escaped_never_rendered() -> None:
@@ -62,3 +62,30 @@ def test_stem_is_light_and_never_too_short() -> None:
     assert stem("running") == "runn"
     assert stem("uses") == "use"
     assert stem("is") == "is"
+
+
+def test_snippets_read_like_text_not_markdown_syntax() -> None:
+    markdown = (
+        "## Rollback\n"
+        "See [Demo Home](http://127.0.0.1:8090/wiki/display/DEMO/Demo+Home) first, **always**.\n"
+        "> **Note:** ask ![diagram](http://x/a(b).png) the on-call.\n"
+        "| step | owner |\n|---|:---:|\n| deploy | ops |\n"
+    )
+    text = readable(markdown)
+    assert text.splitlines() == [
+        "Rollback",
+        "See Demo Home first, always.",
+        "Note: ask diagram the on-call.",
+        "| step | owner |",
+        "| deploy | ops |",
+    ]
+    assert "http" not in highlight(markdown, ["demo"])
+
+
+def test_code_inside_fences_is_kept_verbatim_in_snippets() -> None:
+    markdown = "```bash\n# marker: rollback **now**\nkubectl rollout undo [x](y)\n```\nafter"
+    assert readable(markdown).splitlines() == [
+        "# marker: rollback **now**",
+        "kubectl rollout undo [x](y)",
+        "after",
+    ]

@@ -20,6 +20,13 @@ DEFAULT_CHARS = 280
 ELLIPSIS = "…"
 
 _SPACE = re.compile(r"\s+")
+# Markdown syntax a reader should not see in a snippet (outside code): link and image
+# targets, emphasis markers, heading and quote markers at line starts, table rules.
+_LINK = re.compile(r"!?\[([^\]\n]*)\]\((?:[^()\s]|\([^()\s]*\))*\)")
+_FENCE = re.compile(r"\s*(?:```|~~~)")
+_LINE_MARKERS = re.compile(r"^\s*(?:#{1,6}\s+|(?:>\s?)+)")
+_TABLE_RULE = re.compile(r"^\s*\|?(?:\s*:?-{3,}:?\s*\|)+\s*:?-*:?\s*$")
+_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _SUFFIXES = ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "ly", "s")
 
 
@@ -72,10 +79,28 @@ class _Matcher:
         return 0
 
 
+def readable(markdown: str) -> str:
+    """The words of a chunk's Markdown as a reader sees them: ``[Home](https://...)`` reads
+    ``Home``, fence lines and heading/quote markers go. Code inside fences is kept verbatim
+    (a ``# comment`` there is content, not a heading)."""
+    lines: list[str] = []
+    in_code = False
+    for line in markdown.splitlines():
+        if _FENCE.match(line):
+            in_code = not in_code
+        elif in_code:
+            lines.append(line)
+        elif not _TABLE_RULE.match(line):
+            line = _LINE_MARKERS.sub("", line)
+            lines.append(_EMPHASIS.sub(r"\2", _LINK.sub(r"\1", line)))
+    return "\n".join(lines)
+
+
 def highlight(text: str, terms: Sequence[str], max_chars: int = DEFAULT_CHARS) -> str:
     """Escaped ``text`` (a window of at most ~``max_chars`` characters around the first
-    matching word, whitespace collapsed) with matching words in ``<mark>``."""
-    flat = _SPACE.sub(" ", text or "").strip()
+    matching word, Markdown syntax removed, whitespace collapsed) with matching words in
+    ``<mark>``."""
+    flat = _SPACE.sub(" ", readable(text or "")).strip()
     matcher = _Matcher(terms)
     window = _window(flat, matcher, max_chars)
     escaped = html.escape(window, quote=True)
