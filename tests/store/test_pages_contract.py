@@ -268,3 +268,17 @@ async def test_get_page_rejects_malformed_keys(ready: Store, key: str) -> None:
 async def test_get_page_unknown_is_not_found(ready: Store) -> None:
     with pytest.raises(PageNotFound):
         await ready.get_page(f"{b.SOURCE}:404")
+
+
+async def test_page_chunks_are_the_live_pages_chunks_in_reading_order(ready: Store) -> None:
+    await _write(ready, "1", ["first part", "second part", "third part"])
+    await _write(ready, "2", ["other page"])
+    chunks = await ready.page_chunks(f"{b.SOURCE}:1")
+    assert [c.text for c in chunks] == ["first part", "second part", "third part"]
+    assert [c.ordinal for c in chunks] == sorted(c.ordinal for c in chunks)
+    assert {c.page_key for c in chunks} == {f"{b.SOURCE}:1"}
+    with pytest.raises(PageNotFound):
+        await ready.page_chunks(f"{b.SOURCE}:404")
+    await ready.soft_delete_pages(b.SOURCE, ["1"], datetime.now(UTC))
+    with pytest.raises(PageNotFound, match="deleted"):
+        await ready.page_chunks(f"{b.SOURCE}:1")

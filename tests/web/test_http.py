@@ -230,6 +230,14 @@ def test_hostile_page_content_is_escaped_everywhere(
     assert "&lt;script&gt;window.__pwned = 1" in html  # shown as text, not run
     assert "javascript:" not in html.lower()
     assert view.headers["content-security-policy"] == CSP
+    assert "?chunks=1#chunks" in html and 'id="chunks"' not in html
+
+    with_chunks = client.get(f"/pages/{quote(page_id, safe='')}", params={"chunks": "1"})
+    assert with_chunks.status_code == 200
+    listed = client.get(f"/api/pages/{page_id}").json()
+    assert f"{listed['chunk_count']} chunks as indexed" in with_chunks.text
+    assert with_chunks.text.count('<li class="chunk">') == listed["chunk_count"] > 0
+    assert "<script>window" not in with_chunks.text
 
 
 def test_unknown_page_is_a_404_page(web_client: WebClientFactory) -> None:

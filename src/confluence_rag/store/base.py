@@ -400,6 +400,11 @@ class Store(ABC):
         """Chunks of live pages, in the order of ``ids``; missing or deleted ids are dropped."""
 
     @abstractmethod
+    async def page_chunks(self, key: str) -> list[ChunkRow]:
+        """A live page's chunks in reading order (the page view shows them on request);
+        ``PageNotFound`` when the page is unknown or deleted."""
+
+    @abstractmethod
     async def code_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
         """Code example ids by full-text relevance over code + caption + heading + title;
         ``filters.language`` restricts the language."""

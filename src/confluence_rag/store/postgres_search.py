@@ -233,6 +233,17 @@ async def fetch_chunks(conn: Conn, ids: Sequence[int]) -> list[ChunkRow]:
     return [found[i] for i in dict.fromkeys(wanted) if i in found]
 
 
+async def page_chunks(conn: Conn, source_id: str, confluence_page_id: str) -> list[ChunkRow]:
+    rows = await fetchall(
+        conn,
+        f"SELECT {CHUNK_COLUMNS} FROM pages p JOIN chunks c ON c.page_id = p.id "
+        "WHERE p.source_id = %s AND p.confluence_page_id = %s AND NOT p.is_deleted "
+        "ORDER BY c.ordinal",
+        (source_id, confluence_page_id),
+    )
+    return [chunk_from_row(row) for row in rows]
+
+
 async def fetch_code(conn: Conn, ids: Sequence[int]) -> list[CodeRow]:
     wanted = [int(i) for i in ids]
     rows = await fetchall(

@@ -395,6 +395,13 @@ class SQLiteStore(Store):
             return []
         return await self._threads.read(search_sql.fetch_chunks, list(ids))
 
+    async def page_chunks(self, key: str) -> list[ChunkRow]:
+        page = await self.get_page(key)
+        if page.is_deleted:
+            raise PageNotFound(f"page {key!r} was deleted", details={"page_key": key})
+        source_id, confluence_page_id = split_page_key(key)
+        return await self._threads.read(search_sql.page_chunks, source_id, confluence_page_id)
+
     async def code_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
         return await self._threads.read(search_sql.code_candidates, query, filters, limit)
 

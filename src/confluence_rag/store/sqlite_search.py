@@ -227,6 +227,18 @@ def fetch_chunks(conn: sqlite3.Connection, ids: Sequence[int]) -> list[ChunkRow]
     return [found[int(i)] for i in dict.fromkeys(ids) if int(i) in found]
 
 
+def page_chunks(
+    conn: sqlite3.Connection, source_id: str, confluence_page_id: str
+) -> list[ChunkRow]:
+    rows = conn.execute(
+        f"SELECT {CHUNK_COLUMNS} FROM pages p CROSS JOIN chunks c ON c.page_id = p.id "
+        "WHERE p.source_id = ? AND p.confluence_page_id = ? AND p.is_deleted = 0 "
+        "ORDER BY c.ordinal",
+        (source_id, confluence_page_id),
+    )
+    return [chunk_from_row(row) for row in rows]
+
+
 def fetch_code(conn: sqlite3.Connection, ids: Sequence[int]) -> list[CodeRow]:
     found: dict[int, CodeRow] = {}
     for batch in batched([int(i) for i in ids]):

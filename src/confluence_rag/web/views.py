@@ -335,11 +335,21 @@ async def search(
 
 # --- page view ----------------------------------------------------------------------------------
 @router.get("/pages/{page_id}", response_class=HTMLResponse)
-async def page_view(request: Request, page_id: str, services: ServicesDep, _: Login) -> Response:
+async def page_view(
+    request: Request, page_id: str, services: ServicesDep, _: Login, chunks: bool = False
+) -> Response:
+    """The indexed page; ``?chunks=1`` adds its chunks as search sees them (loaded only on
+    request: a long page has hundreds)."""
     page = await services.store.get_page(page_id)
-    return pages_of(request).render(
-        request, "page.html", {"page": page, "body_html": render_markdown(page.markdown or "")}
+    page_chunks = (
+        await services.store.page_chunks(page_id) if chunks and not page.is_deleted else None
     )
+    context = {
+        "page": page,
+        "body_html": render_markdown(page.markdown or ""),
+        "chunks": page_chunks,
+    }
+    return pages_of(request).render(request, "page.html", context)
 
 
 # --- login --------------------------------------------------------------------------------------
