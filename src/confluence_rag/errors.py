@@ -16,6 +16,7 @@ ConfluenceRagError
 │   └── JobAlreadyRunning         one running job per source; carries the running job's id
 ├── ConfluenceError               anything that went wrong talking to Confluence
 │   ├── InvalidSiteURL            not an http(s) URL (400)
+│   │   └── OutboundRefused       the outbound policy refuses the address (SSRF guard, 400)
 │   ├── ConfluenceUnreachable     DNS, connect, TLS errors, timeouts after retries (502)
 │   ├── AuthenticationFailed      401: wrong email/token or PAT
 │   ├── SpaceAccessDenied         403: the user may not read the space
@@ -107,6 +108,14 @@ class ConfluenceError(ConfluenceRagError):
 class InvalidSiteURL(ConfluenceError):
     status_code = 400
     code = "invalid_site_url"
+
+
+class OutboundRefused(InvalidSiteURL):
+    """A request the outbound policy refuses: metadata/link-local address, a site outside
+    ``CONFLUENCE_RAG_ALLOWED_SITES``, a private address when those are blocked, or a redirect or
+    link that leaves the site (see ``confluence/outbound.py``)."""
+
+    code = "outbound_refused"
 
 
 class ConfluenceUnreachable(ConfluenceError):

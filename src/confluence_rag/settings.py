@@ -7,12 +7,13 @@ in a ``.env`` file. The README's configuration table is checked against these fi
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -50,9 +51,15 @@ class Settings(BaseSettings):
         default=None,
         description="Bearer token required by /api, /mcp and the UI; mandatory off loopback.",
     )
-    allowed_sites: list[str] = Field(
+    allowed_sites: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Optional allowlist of Confluence site patterns (e.g. *.atlassian.net).",
+        description="Optional allowlist of Confluence site patterns (e.g. *.atlassian.net), "
+        "comma-separated.",
+    )
+    block_private_networks: bool = Field(
+        default=False,
+        description="Also refuse loopback and private addresses as Confluence sites "
+        "(hosted deployments); link-local and cloud metadata addresses are always refused.",
     )
 
     # --- Confluence client -----------------------------------------------------------------
@@ -125,6 +132,18 @@ class Settings(BaseSettings):
     )
 
     log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @field_validator("allowed_sites", mode="before")
+    @classmethod
+    def _split_sites(cls, value: object) -> object:
+        # The variable is a comma-separated list (``*.atlassian.net,wiki.corp.example``); a JSON
+        # list is accepted too, as pydantic-settings would read it.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @field_validator("data_dir")
     @classmethod

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from confluence_rag.confluence.auth import SiteAuth
+from confluence_rag.confluence.outbound import guarded_transport
 from confluence_rag.confluence.retry import (
     DEFAULT_LIMITERS,
     RetryPolicy,
@@ -101,7 +102,8 @@ class SiteSession:
         self._registry = limiters or DEFAULT_LIMITERS
         self._limiter: SiteLimiter | None = None
         self.http = httpx.AsyncClient(
-            transport=transport,
+            # every request (each redirect hop too) passes the SSRF guard (outbound.py)
+            transport=guarded_transport(site.api_base, settings, transport),
             timeout=httpx.Timeout(settings.http_timeout_seconds),
             headers={
                 "Authorization": auth.header(),

@@ -10,7 +10,6 @@ not in ``repr`` of any record, not in the database (Fernet ciphertext only), not
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
 import re
@@ -25,11 +24,11 @@ from pydantic import SecretStr
 from confluence_rag.confluence.auth import SiteAuth
 from confluence_rag.confluence.client import ConfluenceClient
 from confluence_rag.confluence.models import Space
+from confluence_rag.confluence.outbound import OutboundPolicy
 from confluence_rag.confluence.site import SiteURL, normalise_site_url
 from confluence_rag.errors import (
     Conflict,
     InvalidInput,
-    InvalidSiteURL,
     SourceNotFound,
     StoreError,
 )
@@ -211,14 +210,8 @@ def site_of(url: str, flavour: Flavour | None, settings: Settings) -> tuple[Site
     """The normalised site (the client's own rules) and its id part: ``host[:port][~path]``."""
     site = normalise_site_url(url, flavour)
     parts = urlsplit(site.api_base)
-    host = (parts.hostname or "").lower()
-    if settings.allowed_sites and not any(
-        fnmatch.fnmatchcase(host, pattern.strip().lower()) for pattern in settings.allowed_sites
-    ):
-        raise InvalidSiteURL(
-            f"{host} is not in CONFLUENCE_RAG_ALLOWED_SITES",
-            details={"field": "confluence_url", "host": host},
-        )
+    # scheme, allowlist and IP-literal rules before anything is contacted (OutboundRefused)
+    OutboundPolicy.from_settings(settings).check_url(site.api_base)
     path = parts.path
     if site.flavour == "cloud" and path.endswith("/wiki"):
         path = path[: -len("/wiki")]  # every Cloud site has it: noise in an id
