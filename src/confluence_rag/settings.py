@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -130,6 +130,13 @@ class Settings(BaseSettings):
     max_concurrent_jobs: int = Field(
         default=2, ge=1, le=64, description="Crawl/sync jobs run at once by one process."
     )
+    split_spaces: bool | None = Field(
+        default=None,
+        description=(
+            "Crawl each space of a multi-space source as its own job, so several workers "
+            "crawl them in parallel (default: on with PostgreSQL, off with SQLite)."
+        ),
+    )
 
     log_level: str = Field(default="INFO", description="Python logging level.")
 
@@ -143,6 +150,19 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("job_lease_seconds")
+    @classmethod
+    def _lease_outlasts_heartbeat(cls, value: float, info: ValidationInfo) -> float:
+        # A lease shorter than the heartbeat would lapse between two beats of a healthy
+        # worker, and another worker would take its job over while it still runs.
+        heartbeat = info.data.get("job_heartbeat_seconds")
+        if heartbeat is not None and value <= heartbeat:
+            raise ValueError(
+                f"must be longer than job_heartbeat_seconds ({heartbeat}); "
+                "a few heartbeats long is right"
+            )
         return value
 
     @field_validator("data_dir")

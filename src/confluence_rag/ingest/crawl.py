@@ -57,13 +57,15 @@ class CrawlJob:
         source = await self._store.get_source(context.job.source_id)
         credentials = await self._sources.credentials(source.id)
         context.secrets.extend(credentials.auth().secrets())
+        # A per-space job of a split crawl (space_split.py) covers only its own space.
+        keys = [k for k in source.space_keys if context.spaces is None or k in context.spaces]
         progress.set_stage("checking")
-        progress.declare_spaces(source.space_keys)
+        progress.declare_spaces(keys)
         progress.max_pages = source.max_pages
         embedder = self._embedder()
         async with self._sources.open_client(source) as client:
             spaces = []
-            for key in source.space_keys:
+            for key in keys:
                 space = await client.check_access(key)
                 spaces.append(SpaceTarget(key=key, name=space.name))
             context.raise_if_cancelled()

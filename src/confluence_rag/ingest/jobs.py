@@ -1,20 +1,30 @@
-"""The job runner: persisted jobs with progress, cancel, heartbeat and resume.
+"""The job runner: persisted jobs with progress, cancel, leases, heartbeat and resume.
 
 Every crawl or sync is a row in the store (its id is the ``progress_id`` clients poll), so
-progress survives a restart and another process (the API server, a CLI) can watch or cancel it.
-Jobs run as asyncio tasks of the process that called ``start()``, at most
-``settings.max_concurrent_jobs`` at once.
+progress survives a restart and another process (the API server, a CLI, a worker) can watch or
+cancel it. Any number of runners may share one queue: the ``serve`` process, ``confluence-rag
+worker`` processes (PostgreSQL), a foreground CLI crawl. Each runs at most
+``settings.max_concurrent_jobs`` jobs at once.
 
 Life of a job: ``queued`` -> ``running`` -> ``completed`` | ``failed`` | ``cancelled``.
 
-- Progress is kept in memory (``JobProgress``) and written at most every ``FLUSH_SECONDS``, plus
-  a heartbeat every ``settings.job_heartbeat_seconds``, so bookkeeping never slows the crawl.
-- Cancel sets a persisted flag; the running process sees it at its next flush (in-process: at
-  once) and stops its work. Whatever was stored stays stored.
-- A job left ``running`` whose heartbeat is older than ``settings.job_lease_seconds`` was
-  orphaned by a crash: ``start()`` (and a periodic scan after it) resumes it. Resuming is safe
-  because the work is idempotent (pages already stored at the listed version are skipped).
-- A graceful ``stop()`` puts interrupted jobs back to ``queued`` so the next start resumes them.
+- A runner takes a job only through the store's atomic claim (``claim_next_job`` /
+  ``claim_job``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the single write lock on SQLite),
+  which sets ``lease_owner`` and ``lease_expires_at``. So two runners never run one job.
+- While it runs, the owner renews the lease every ``settings.job_heartbeat_seconds``. A renewal
+  that fails means the job is no longer this runner's (taken over after this process stalled
+  past its lease, or cancelled by a source deletion): the runner stops that work at once and
+  writes nothing more to the job.
+- A job whose lease ran out (its worker died, or hung) is claimable again: the next scan of any
+  runner takes it over and resumes it from its checkpoint. Resuming is safe because the work is
+  idempotent (pages already stored at the listed version are skipped).
+- Progress is kept in memory (``JobProgress``) and written at most every ``FLUSH_SECONDS``, so
+  bookkeeping never slows the crawl.
+- Cancel sets a persisted flag; the owner sees it at its next flush (in-process: at once) and
+  stops its work. Whatever was stored stays stored.
+- A graceful ``stop()`` puts interrupted jobs back to ``queued`` so a runner resumes them.
+- A crawl of several spaces may be split into one child job per space (``space_split.py``), so
+  several workers crawl one source's spaces in parallel; the parent job follows its children.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from confluence_rag.errors import (
@@ -33,6 +43,7 @@ from confluence_rag.errors import (
     InvalidInput,
     JobAlreadyRunning,
     JobCancelled,
+    JobNotFound,
     SourceNotFound,
 )
 from confluence_rag.ingest.progress import JobProgress
@@ -45,6 +56,8 @@ ACTIVE = ("queued", "running")
 TERMINAL = ("completed", "failed", "cancelled")
 FLUSH_SECONDS = 0.5
 ERROR_CHARS = 2000
+# What ``_execute`` ends with when the job turned out not to be ours any more.
+LOST = "lost"
 
 
 @dataclass(slots=True)
@@ -58,6 +71,10 @@ class JobContext:
     cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
     # Secrets the handler knows (tokens): scrubbed from any error message persisted.
     secrets: list[str] = field(default_factory=list)
+    # A per-space child job covers only these spaces of its source (None: all of them).
+    spaces: tuple[str, ...] | None = None
+    # Set when the lease was lost (another runner owns the job now): nothing more is written.
+    lost: bool = False
 
     def raise_if_cancelled(self) -> None:
         if self.cancel_event.is_set():
@@ -65,6 +82,24 @@ class JobContext:
 
 
 JobHandler = Callable[[JobContext], Coroutine[Any, Any, None]]
+
+
+class _Slot:
+    """One of the runner's ``max_concurrent_jobs`` places, released at most once (a split
+    crawl's parent gives its place back as soon as it knows it only follows its children)."""
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self.held = False
+
+    async def acquire(self) -> None:
+        await self._semaphore.acquire()
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self._semaphore.release()
 
 
 class JobRunner:
@@ -85,6 +120,7 @@ class JobRunner:
         self._contexts: dict[str, JobContext] = {}
         self._submit_lock = asyncio.Lock()
         self._changed = asyncio.Event()
+        self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._started = False
         self._stopping = False
@@ -98,9 +134,14 @@ class JobRunner:
     def kinds(self) -> tuple[str, ...]:
         return tuple(self._handlers)
 
+    @property
+    def lease_seconds(self) -> float:
+        return self._settings.job_lease_seconds
+
     # --- public API ---------------------------------------------------------------------------
     async def submit(self, source_id: str, kind: str = "crawl") -> JobRecord:
-        """Queue a job for ``source_id``; it runs here at once if the runner is started.
+        """Queue a job for ``source_id``; it runs here at once if the runner is started (or
+        on whichever runner claims it first).
 
         Raises ``SourceNotFound``, ``InvalidInput`` (unknown kind) or ``JobAlreadyRunning``
         (one queued or running job per source) carrying the active job's id.
@@ -112,6 +153,7 @@ class JobRunner:
             await self._store.get_source(source_id)
             active = await self._store.running_job_for_source(source_id)
             if active is not None:
+                active = await self._top_job(active)
                 raise JobAlreadyRunning(
                     f"a {active.kind} job ({active.id}) is already {active.status} for "
                     f"source {source_id}; wait for it or cancel it",
@@ -132,11 +174,17 @@ class JobRunner:
         return list(await self._store.list_jobs(active_only=active_only, source_id=source_id))
 
     async def cancel(self, job_id: str) -> JobRecord:
-        """Ask a job to stop. Idempotent; a finished job is returned as it is."""
+        """Ask a job to stop (and, for a split crawl, its per-space jobs). Idempotent; a
+        finished job is returned as it is."""
         job = await self._store.get_job(job_id)
         if job.status in TERMINAL:
             return job
         await self._store.update_job(job_id, cancel_requested=True)
+        for child_id in dict(job.checkpoint.get("children") or {}).values():
+            try:
+                await self.cancel(str(child_id))
+            except JobNotFound:
+                pass  # planned but never created: nothing to stop
         context = self._contexts.get(job_id)
         if context is not None:
             context.cancel_event.set()
@@ -144,13 +192,15 @@ class JobRunner:
             if work is not None:
                 work.cancel()
         elif job.status == "queued":
-            # Nobody is running it: it ends here. (A process about to claim it re-reads the
-            # row first and sees the cancel.)
+            # Nobody is running it: it ends here. (A runner claiming it at this moment loses
+            # its lease at its first heartbeat and stops.)
             await self._store.update_job(
                 job_id,
                 status="cancelled",
                 stage="cancelled",
                 finished_at=_now(),
+                lease_owner=None,
+                lease_expires_at=None,
                 log=[*job.log, _line("cancelled before it started")][-50:],
             )
         self._notify()
@@ -191,7 +241,7 @@ class JobRunner:
                 pass
 
     def start(self) -> None:
-        """Run jobs in this process: queued ones, crashed ones (stale heartbeat), new ones."""
+        """Run jobs in this process: queued ones, orphaned ones (lapsed lease), new ones."""
         if self._started:
             return
         self._started = True
@@ -200,7 +250,7 @@ class JobRunner:
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="job-dispatcher")
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Stop running jobs; interrupted ones go back to ``queued`` to resume on next start."""
+        """Stop running jobs; interrupted ones go back to ``queued`` for a runner to resume."""
         if not self._started:
             return
         self._stopping = True
@@ -225,47 +275,66 @@ class JobRunner:
 
     # --- scheduling ---------------------------------------------------------------------------
     async def _dispatch_loop(self) -> None:
-        interval = max(0.5, min(5.0, self._settings.job_lease_seconds / 2))
+        """Claim what there is to run, then wait for news (a submit here, or the next scan:
+        another process may have queued a job, or a lease may have lapsed)."""
+        interval = max(0.2, min(5.0, self.lease_seconds / 2))
         while True:
             try:
-                await self._adopt()
+                await self._sweep_cancelled()
+                await self._claim_available()
             except ConfluenceRagError as exc:
                 logger.warning("job scan failed, retrying in %.0f s: %s", interval, exc.message)
-            await asyncio.sleep(interval)
+            try:
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
 
-    async def _adopt(self) -> None:
-        """Launch queued jobs and those orphaned by a crash."""
+    async def _claim_available(self) -> None:
+        """Take queued and orphaned jobs, oldest first, while this runner has room."""
+        assert self._slots is not None
+        while not self._stopping:
+            slot = _Slot(self._slots)
+            await slot.acquire()
+            try:
+                job = await self._store.claim_next_job(
+                    self.worker_id, self.kinds, self.lease_seconds
+                )
+            except BaseException:
+                slot.release()
+                raise
+            if job is None:
+                slot.release()
+                return
+            self._start_task(job.id, self._run_claimed(job, slot))
+
+    async def _sweep_cancelled(self) -> None:
+        """End jobs whose cancel was asked while nobody ran them (their runner died): the
+        claim never hands those out, so without this they would stay active forever."""
         for job in await self._store.list_jobs(active_only=True):
-            if job.id in self._tasks or self._stopping:
+            if not job.cancel_requested or job.id in self._tasks:
                 continue
-            if job.kind not in self._handlers:
-                continue
-            if job.status == "queued" or self._is_stale(job):
-                self._launch(job.id)
-
-    def _is_stale(self, job: JobRecord) -> bool:
-        """A running job whose lease ran out: its process died (or hung) mid-job."""
-        if job.status != "running":
-            return False
-        if job.lease_expires_at is not None:
-            return _now() > _aware(job.lease_expires_at)
-        beat = job.heartbeat_at or job.started_at or job.created_at
-        if beat is None:
-            return True
-        return _now() - _aware(beat) > timedelta(seconds=self._settings.job_lease_seconds)
-
-    def _lease(self) -> dict[str, Any]:
-        now = _now()
-        return {
-            "heartbeat_at": now,
-            "lease_owner": self.worker_id,
-            "lease_expires_at": now + timedelta(seconds=self._settings.job_lease_seconds),
-        }
+            lapsed = job.lease_expires_at is None or _aware(job.lease_expires_at) < _now()
+            if job.status == "queued" or lapsed:
+                await self._store.update_job(
+                    job.id,
+                    status="cancelled",
+                    stage="cancelled",
+                    finished_at=_now(),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    log=[*job.log, _line("cancelled")][-50:],
+                )
+                self._notify()
 
     def _launch(self, job_id: str) -> None:
-        if job_id in self._tasks:
-            return
-        task = asyncio.create_task(self._run(job_id), name=f"job-{job_id}")
+        """Run this job here as soon as a slot is free, unless another runner claims it first."""
+        if job_id not in self._tasks:
+            self._start_task(job_id, self._claim_and_run(job_id))
+
+    def _start_task(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name=f"job-{job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(self._forget)
 
@@ -275,40 +344,64 @@ class JobRunner:
                 del self._tasks[job_id]
         if not task.cancelled() and (exc := task.exception()) is not None:
             # Only bookkeeping can fail here (the store went away while finishing a job): the
-            # job keeps a stale heartbeat and is resumed by the next scan or start.
+            # job keeps its lease until it lapses, then a runner takes it over.
             logger.error("job task %s failed: %s", task.get_name(), exc)
 
+    async def _top_job(self, job: JobRecord) -> JobRecord:
+        """The job a person asked for: a split crawl's parent rather than one of its spaces."""
+        parent = job.checkpoint.get("parent")
+        if not parent:
+            return job
+        try:
+            return await self._store.get_job(str(parent))
+        except JobNotFound:
+            return job
+
     # --- running one job ----------------------------------------------------------------------
-    async def _run(self, job_id: str) -> None:
+    async def _claim_and_run(self, job_id: str) -> None:
         assert self._slots is not None
-        async with self._slots:
+        slot = _Slot(self._slots)
+        await slot.acquire()
+        try:
             if self._stopping:
                 return
-            context = await self._claim(job_id)
-            if context is None:
-                return
-            try:
-                await self._execute(context)
-            finally:
-                self._contexts.pop(job_id, None)
-                self._work.pop(job_id, None)
-                self._notify()
+            job = await self._store.claim_job(job_id, self.worker_id, self.lease_seconds)
+            if job is None:
+                return  # finished, cancelled, or another runner has it
+        except BaseException:
+            slot.release()
+            raise
+        await self._run_claimed(job, slot)
 
-    async def _claim(self, job_id: str) -> JobContext | None:
-        """Take the job for this process, or None if it is finished or owned elsewhere."""
-        job = await self._store.get_job(job_id)
-        if job.status in TERMINAL:
-            return None
-        if job.status == "running" and not self._is_stale(job):
-            return None  # a live process runs it
-        if job.cancel_requested:
-            await self._store.update_job(
-                job_id, status="cancelled", stage="cancelled", finished_at=_now()
-            )
+    async def _run_claimed(self, job: JobRecord, slot: _Slot) -> None:
+        """Run a job this runner holds the lease of; ``slot`` is released when it ends."""
+        handler = self._handlers[job.kind]
+
+        async def run(context: JobContext) -> None:
+            from confluence_rag.ingest import space_split  # here: it imports this module
+
+            if await space_split.should_split(self._store, self._settings, context):
+                # Following per-space jobs is waiting, not work: give the place back to them.
+                slot.release()
+                await space_split.SplitFollower(self._store, self).run(context)
+            else:
+                await handler(context)
+
+        try:
+            context = await self._begin(job)
+            await self._execute(context, run)
+        finally:
+            slot.release()
+            self._contexts.pop(job.id, None)
+            self._work.pop(job.id, None)
             self._notify()
-            return None
+            self.poke()
+
+    async def _begin(self, job: JobRecord) -> JobContext:
+        """Set up the attempt of a freshly claimed job: checkpoint, progress, first log line."""
         checkpoint = dict(job.checkpoint or {})
         attempt = int(checkpoint.get("attempt", 0)) + 1
+        interrupted = bool(checkpoint.pop("interrupted", False))
         checkpoint["attempt"] = attempt
         checkpoint["worker"] = self.worker_id
         progress = JobProgress(
@@ -318,28 +411,29 @@ class JobRunner:
             finished_spaces=checkpoint.get("finished_spaces"),
         )
         if attempt > 1:
-            was = "interrupted" if job.status == "queued" else "orphaned by a crash"
+            was = "interrupted" if interrupted else "orphaned by a crash"
             progress.log(f"resuming (attempt {attempt}): the previous run was {was}")
         else:
             progress.log(f"{job.kind} started")
         await self._store.update_job(
-            job_id,
-            status="running",
-            started_at=job.started_at or _now(),
-            **self._lease(),
-            checkpoint=checkpoint,
-            error=None,
-            **progress.snapshot(),
+            job.id, checkpoint=checkpoint, error=None, **progress.snapshot()
         )
-        job = await self._store.get_job(job_id)
-        context = JobContext(job=job, attempt=attempt, progress=progress, checkpoint=checkpoint)
-        self._contexts[job_id] = context
+        job = await self._store.get_job(job.id)
+        spaces = checkpoint.get("spaces")
+        context = JobContext(
+            job=job,
+            attempt=attempt,
+            progress=progress,
+            checkpoint=checkpoint,
+            spaces=tuple(spaces) if spaces else None,
+        )
+        self._contexts[job.id] = context
+        logger.info("job %s claimed by %s (attempt %d)", job.id, self.worker_id, attempt)
         self._notify()
         return context
 
-    async def _execute(self, context: JobContext) -> None:
+    async def _execute(self, context: JobContext, handler: JobHandler) -> None:
         job = context.job
-        handler = self._handlers[job.kind]
         attempt_started = _now()
         work = asyncio.create_task(handler(context), name=f"job-work-{job.id}")
         self._work[job.id] = work
@@ -355,7 +449,9 @@ class JobRunner:
                 raise exc if exc is not None else JobCancelled("job monitor stopped")
             work.result()
         except (asyncio.CancelledError, JobCancelled):
-            if context.cancel_event.is_set():
+            if context.lost:
+                status = LOST
+            elif context.cancel_event.is_set():
                 status = "cancelled"
             elif self._stopping:
                 status = "queued"
@@ -370,7 +466,25 @@ class JobRunner:
         finally:
             monitor.cancel()
             await asyncio.gather(monitor, return_exceptions=True)
+        if status != LOST and not await self._still_ours(context):
+            status = LOST
+        if status == LOST:
+            logger.warning(
+                "job %s is no longer %s's (taken over or cancelled elsewhere); stopped it",
+                job.id,
+                self.worker_id,
+            )
+            self._notify()
+            return
         await self._finish(context, status, error, attempt_started)
+
+    async def _still_ours(self, context: JobContext) -> bool:
+        """Renew the lease once more before writing the end state: a runner that lost the job
+        must not overwrite what the new owner (or a source deletion) wrote."""
+        if await self._store.renew_lease(context.job.id, self.worker_id, self.lease_seconds):
+            return True
+        context.lost = True
+        return False
 
     async def _finish(
         self, context: JobContext, status: str, error: str | None, attempt_started: datetime
@@ -384,6 +498,7 @@ class JobRunner:
             progress.log("cancelled: " + _summary(progress.counters()))
         elif status == "queued":
             progress.log("interrupted by shutdown; will resume on next start")
+            context.checkpoint["interrupted"] = True
         else:
             progress.set_stage("failed")
             progress.log(f"failed: {error}")
@@ -405,6 +520,15 @@ class JobRunner:
                 "attempts": context.attempt,
             }
         await self._store.update_job(job.id, **fields)
+        # A space of a split crawl is not the source's sync: its parent reports that.
+        if not context.checkpoint.get("parent"):
+            await self._mark_source(job, status, error, attempt_started)
+        logger.info("job %s %s", job.id, status)
+        self._notify()
+
+    async def _mark_source(
+        self, job: JobRecord, status: str, error: str | None, attempt_started: datetime
+    ) -> None:
         try:
             if status == "completed":
                 await self._store.update_source(
@@ -419,11 +543,12 @@ class JobRunner:
                 )
         except SourceNotFound:
             pass  # the source was deleted while its job ran: nothing left to mark
-        logger.info("job %s %s", job.id, status)
-        self._notify()
 
     async def _monitor(self, context: JobContext, work: asyncio.Task[None]) -> None:
-        """Persist progress (throttled), beat the heartbeat, and pick up cancels from the DB."""
+        """Renew the lease (heartbeat), persist progress (throttled), pick up cancels.
+
+        Progress is written only within a heartbeat of a successful renewal, so a runner that
+        stalled past its lease finds out (the renewal fails) before it writes anything."""
         job_id = context.job.id
         heartbeat = self._settings.job_heartbeat_seconds
         interval = min(FLUSH_SECONDS, heartbeat)
@@ -431,17 +556,21 @@ class JobRunner:
         last_beat = time.monotonic()
         while True:
             await asyncio.sleep(interval)
+            if time.monotonic() - last_beat >= heartbeat:
+                if not await self._store.renew_lease(job_id, self.worker_id, self.lease_seconds):
+                    context.lost = True
+                    work.cancel()
+                    return
+                last_beat = time.monotonic()
+                self._notify()
             progress = context.progress
             progress.recompute_percent()
-            fields: dict[str, Any] = {}
             if progress.version != written_version:
                 context.checkpoint["finished_spaces"] = progress.finished_spaces
-                fields.update(progress.snapshot(), checkpoint=context.checkpoint)
+                await self._store.update_job(
+                    job_id, **progress.snapshot(), checkpoint=context.checkpoint
+                )
                 written_version = progress.version
-            if fields or time.monotonic() - last_beat >= heartbeat:
-                fields.update(self._lease())
-                last_beat = time.monotonic()
-                await self._store.update_job(job_id, **fields)
                 self._notify()
             current = await self._store.get_job(job_id)
             if current.cancel_requested and not context.cancel_event.is_set():
@@ -452,6 +581,11 @@ class JobRunner:
         """Wake every watcher: they re-read the store and yield what changed."""
         event, self._changed = self._changed, asyncio.Event()
         event.set()
+
+    def poke(self) -> None:
+        """Make the dispatcher look for work now (a slot came free, or jobs were queued by
+        this process) instead of at its next scan."""
+        self._wake.set()
 
 
 def new_job_record(source_id: str, kind: str) -> JobRecord:

@@ -435,3 +435,23 @@ class Store(ABC):
     @abstractmethod
     async def running_job_for_source(self, source_id: str) -> JobRecord | None:
         """The queued or running job of a source, if any."""
+
+    # --- job leases: several runners (worker processes, ``serve``) share one queue ---------
+    @abstractmethod
+    async def claim_job(
+        self, job_id: str, worker_id: str, lease_seconds: float
+    ) -> JobRecord | None:
+        """Atomically take this job for ``worker_id`` (status ``running``, lease set) if it is
+        queued or its lease lapsed; ``None`` if it is finished, cancel-requested, or leased by
+        a live runner. Never hands one job to two runners."""
+
+    @abstractmethod
+    async def claim_next_job(
+        self, worker_id: str, kinds: Sequence[str], lease_seconds: float
+    ) -> JobRecord | None:
+        """Atomically take the oldest claimable job of one of ``kinds``, or ``None``."""
+
+    @abstractmethod
+    async def renew_lease(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
+        """The heartbeat: extend the lease; ``False`` once the job is no longer this
+        runner's (finished, cancelled by a source deletion, or taken over)."""

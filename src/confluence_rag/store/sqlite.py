@@ -23,6 +23,7 @@ from confluence_rag.content.models import Document
 from confluence_rag.errors import IndexModelMismatch, InvalidInput, PageNotFound
 from confluence_rag.index.models import Chunk
 from confluence_rag.search.models import SearchFilters
+from confluence_rag.store import sqlite_jobs as jobs_sql
 from confluence_rag.store import sqlite_pages as pages_sql
 from confluence_rag.store import sqlite_records as records_sql
 from confluence_rag.store import sqlite_search as search_sql
@@ -428,3 +429,19 @@ class SQLiteStore(Store):
     async def running_job_for_source(self, source_id: str) -> JobRecord | None:
         jobs = await self.list_jobs(active_only=True, source_id=source_id, limit=1)
         return jobs[0] if jobs else None
+
+    # --- job leases (one write lock: atomic across processes on this file) ----------------
+    async def claim_job(
+        self, job_id: str, worker_id: str, lease_seconds: float
+    ) -> JobRecord | None:
+        return await self._threads.write(jobs_sql.claim_job, job_id, worker_id, lease_seconds)
+
+    async def claim_next_job(
+        self, worker_id: str, kinds: Sequence[str], lease_seconds: float
+    ) -> JobRecord | None:
+        return await self._threads.write(
+            jobs_sql.claim_next_job, worker_id, list(kinds), lease_seconds
+        )
+
+    async def renew_lease(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
+        return await self._threads.write(jobs_sql.renew_lease, job_id, worker_id, lease_seconds)
