@@ -7,6 +7,7 @@ surface behaves the same and tests can build several side by side with different
     async with build_services(settings) as services:
         source, job = await services.sources.add(NewSource(...))
         services.jobs.start()                  # run jobs in this process (serve, CLI crawl)
+        services.scheduler.start()             # serve only: queue syncs of due sources
         done = await services.jobs.wait(job.id)
         hits = await services.search.search("how do I deploy")
 
@@ -25,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 from confluence_rag.index.embedders import Embedder, create_embedder
 from confluence_rag.ingest.crawl import CrawlJob
 from confluence_rag.ingest.jobs import JobRunner
+from confluence_rag.ingest.scheduler import SyncScheduler
 from confluence_rag.ingest.sources import SourceService
+from confluence_rag.ingest.sync import SyncJob
 from confluence_rag.settings import Settings
 from confluence_rag.store import Store, open_store
 
@@ -56,9 +59,11 @@ class Services:
         self.sources = SourceService(store, settings, self.jobs, **extra)
         crawl = CrawlJob(store, self.sources, lambda: self.embedder, settings)
         self.jobs.register("crawl", crawl)
-        # Until ingest/sync.py registers an incremental sync, "sync" re-lists everything and
-        # skips pages stored at the same version: correct, only slower.
-        self.jobs.register("sync", crawl)
+        self.jobs.register(
+            "sync", SyncJob(store, self.sources, lambda: self.embedder, settings, crawl)
+        )
+        # Started by whoever serves (the API lifespan): queues syncs of due sources.
+        self.scheduler = SyncScheduler(store, self.jobs, settings)
 
     @property
     def embedder(self) -> Embedder:
@@ -80,6 +85,7 @@ class Services:
         return self._search
 
     async def aclose(self) -> None:
+        await self.scheduler.stop()
         await self.jobs.stop()
         if self._owns_embedder and self._embedder is not None:
             await self._embedder.aclose()

@@ -123,6 +123,14 @@ class Settings(BaseSettings):
     deleted_retention_days: float = Field(
         default=30.0, ge=0, description="Purge soft-deleted pages after this many days."
     )
+    sync_check_seconds: float = Field(
+        default=60.0, gt=0, description="How often `serve` looks for sources due a sync."
+    )
+    sync_jitter_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="Scheduled syncs start up to this much later, spread per source.",
+    )
     job_heartbeat_seconds: float = Field(default=5.0, gt=0, description="Job heartbeat period.")
     job_lease_seconds: float = Field(
         default=60.0, gt=0, description="A job whose heartbeat is older is taken over."

@@ -1,8 +1,9 @@
 """The HTTP API application factory.
 
 ``create_app(settings)`` builds a FastAPI app whose lifespan opens the services from those
-settings (store, migrations, lazy embedder, job runner), starts running jobs in this process, and
-on shutdown stops them cleanly (interrupted jobs are re-queued and resume on the next start).
+settings (store, migrations, lazy embedder, job runner), starts running jobs in this process and
+the sync scheduler (``ingest/scheduler.py``), and on shutdown stops them cleanly (interrupted
+jobs are re-queued and resume on the next start).
 Nothing is built at import time, so tests build several apps with different settings.
 
 A caller that already holds running services (``confluence-rag demo`` crawls first, then serves
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from confluence_rag import __version__
+from confluence_rag.api.access import AccessMiddleware
 from confluence_rag.api.deps import require_api_token
 from confluence_rag.api.errors import install_error_handlers
 from confluence_rag.api.limits import MAX_BODY_BYTES, BodySizeLimitMiddleware
@@ -49,17 +51,24 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if services is not None:
             app.state.services = services
-            yield
+            # The caller's runner runs jobs; scheduled syncs run while this app serves.
+            services.scheduler.start()
+            try:
+                yield
+            finally:
+                await services.scheduler.stop()
             return
         async with build_services(settings) as built:
             built.jobs.start()
+            built.scheduler.start()  # first check at once: a sync missed while down runs now
             app.state.services = built
             logger.info("API ready (data in %s)", settings.data_dir)
             try:
                 yield
             finally:
-                # build_services' exit stops the runner too; stopping first keeps the order
-                # explicit: jobs are re-queued before the store closes.
+                # build_services' exit stops these too; stopping first keeps the order
+                # explicit: no new sync is queued, then jobs are re-queued, then the store closes.
+                await built.scheduler.stop()
                 await built.jobs.stop()
                 app.state.services = None
 
@@ -74,6 +83,8 @@ def create_app(
     install_error_handlers(app)
     # Added last, so it runs first: an oversized body is refused before anything reads it.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    # Outermost: with an API token, nothing but /health, /login and /static answers without it.
+    app.add_middleware(AccessMiddleware, token=settings.api_token)
 
     protected = [Depends(require_api_token)]
     app.include_router(sources.router, dependencies=protected)

@@ -373,7 +373,12 @@ class PagePipeline:
             await self._store.write_page(self.plan.source_id, item.document, item.chunks, matrix)
             stored = self.plan.stored_versions.get(item.page.id)
             self._progress.count(item.space, "pages_processed")
-            self._progress.count(item.space, "pages_updated" if stored else "pages_added")
+            if stored is None:
+                self._progress.count(item.space, "pages_added")
+            elif stored[1]:  # stored as deleted: write_page brought it back
+                self._progress.count(item.space, "pages_restored")
+            else:
+                self._progress.count(item.space, "pages_updated")
             self._dispose(item.space)
             item.vectors.clear()
 

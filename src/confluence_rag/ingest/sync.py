@@ -1,0 +1,338 @@
+"""The sync job: bring a crawled source up to date, touching only what changed.
+
+Stages the job reports: ``checking`` (credentials, every space, the index's model), ``listing``
+(cheap id listings), ``processing`` (changed pages through the crawl's pipeline), ``finalizing``
+(deletions, retention purge), then ``done``.
+
+How changes are found, per space:
+
+1. **A complete, cheap id listing** (ids + versions, no bodies). It is the ground truth for
+   deletions, and catches changes no date query sees (a page moved *into* the space keeps its
+   ``lastmodified``; a site time zone set wrong by more than the overlap).
+2. **A CQL change window**: ``lastmodified >= last_sync_at - overlap``, formatted in the site's
+   time zone (``confluence/cql.py``), with bodies. A page is re-processed only if its version is
+   newer than the stored one (the overlap re-lists pages already stored: they cost nothing).
+   Pages whose body the listing did not carry, and pages only the id listing shows as new or
+   changed, are fetched by id.
+
+Changed pages go through the same ``PagePipeline`` as a crawl: re-converted, re-chunked, and
+only chunks whose content hash is new are embedded (``chunks_embedded`` vs ``chunks_reused``).
+``store.write_page`` replaces a page's rows in one transaction, so a search during a sync sees
+the old page or the new one, never a mix or a gap. A sync with no changes makes no embedding
+call at all.
+
+Deletions are decided only after every page was processed and only from listings that reached
+their end: a stored page missing from every (complete) listing was trashed, deleted, moved out of
+the source's spaces or restricted; a page the listing showed but that fetching by id no longer
+returns (404/403: gone or restricted since) is deleted too. If any listing stopped part-way,
+nothing is deleted from the listing comparison and the job log says so. Deleted pages are
+soft-deleted (hidden from search at once) and purged for good after
+``settings.deleted_retention_days``. A page that comes back (restored from the trash, readable
+again) is written again and counted as restored.
+
+A source that never finished a crawl (no ``last_sync_at``) has no window to start from: its sync
+is a full crawl (every listed page not stored at that version) plus the deletion check.
+
+A sync that fails leaves what it already wrote (each page atomically, at a newer version), deletes
+nothing, and does not move ``last_sync_at`` (the job runner advances it only on completion, to
+the attempt's start), so the next sync covers the same window again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from confluence_rag.confluence.models import IdListing
+from confluence_rag.errors import ConfluenceError, ConfluenceRagError, JobCancelled
+from confluence_rag.ingest.jobs import JobContext
+from confluence_rag.ingest.pipeline import CrawlPlan, PagePipeline, SpaceTarget
+from confluence_rag.ingest.progress import JobProgress
+from confluence_rag.settings import Settings
+from confluence_rag.store.base import SourceRecord, Store
+
+if TYPE_CHECKING:
+    from confluence_rag.index.embedders import Embedder
+    from confluence_rag.ingest.crawl import CrawlJob
+    from confluence_rag.ingest.sources import SourceService
+
+logger = logging.getLogger(__name__)
+
+# Counters that belong to the source as a whole (deletions are decided across all its spaces)
+# are kept under this pseudo space key.
+SOURCE_WIDE = "*"
+# How many ids a log line names before it says "and N more".
+LOG_IDS = 10
+
+
+@dataclass(slots=True)
+class SyncPlan:
+    """What the lister needs besides the pipeline's plan."""
+
+    since: datetime | None  # last completed sync/crawl start; None = full listing
+    space_keys: frozenset[str]
+    new_page_budget: int | None  # max_pages minus live pages already stored
+    listings: dict[str, IdListing] = field(default_factory=dict)
+    delivered: set[str] = field(default_factory=set)  # ids sent down the pipeline
+    gone: set[str] = field(default_factory=set)  # listed, but fetching by id found nothing
+    budget_refused: int = 0
+
+    @property
+    def listings_complete(self) -> bool:
+        return bool(self.listings) and all(item.complete for item in self.listings.values())
+
+
+class SyncJob:
+    """Job handler for ``kind="sync"``. Shares the crawl's preparer (conversion rules)."""
+
+    def __init__(
+        self,
+        store: Store,
+        sources: SourceService,
+        embedder: Callable[[], Embedder],
+        settings: Settings,
+        crawl: CrawlJob,
+        *,
+        converter_workers: int = 1,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._store = store
+        self._sources = sources
+        self._embedder = embedder
+        self._settings = settings
+        self._crawl = crawl
+        self._converter_workers = converter_workers
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    async def __call__(self, context: JobContext) -> None:
+        source = await self._store.get_source(context.job.source_id)
+        previous = source.sync_status if source.sync_status != "syncing" else "active"
+        await self._store.update_source(source.id, sync_status="syncing")
+        try:
+            await self._sync(context, source)
+        except (asyncio.CancelledError, JobCancelled):
+            # Cancelled or interrupted by shutdown: the runner records neither a success nor
+            # an error on the source, so put back what it said before. (A failure is recorded
+            # by the runner as sync_status "error" with the message.)
+            with contextlib.suppress(ConfluenceRagError, asyncio.CancelledError):
+                await asyncio.shield(self._store.update_source(source.id, sync_status=previous))
+            raise
+
+    async def _sync(self, context: JobContext, source: SourceRecord) -> None:
+        progress = context.progress
+        credentials = await self._sources.credentials(source.id)
+        context.secrets.extend(credentials.auth().secrets())
+        progress.set_stage("checking")
+        progress.declare_spaces(source.space_keys)
+        embedder = self._embedder()
+        stored = await self._store.page_versions(source.id)
+        since = _aware(source.last_sync_at) if source.last_sync_at is not None else None
+        async with self._sources.open_client(source) as client:
+            spaces = []
+            for key in source.space_keys:
+                space = await client.check_access(key)
+                spaces.append(SpaceTarget(key=key, name=space.name))
+            context.raise_if_cancelled()
+            await self._check_model(embedder)
+            plan = CrawlPlan(
+                source_id=source.id,
+                spaces=tuple(spaces),
+                page_types=tuple(source.page_types),
+                max_pages=source.max_pages,
+                stored_versions=stored,
+            )
+            live = sum(1 for _, deleted in stored.values() if not deleted)
+            sync = SyncPlan(
+                since=since,
+                space_keys=frozenset(source.space_keys),
+                new_page_budget=None if source.max_pages is None else source.max_pages - live,
+            )
+            if since is None:
+                progress.log(
+                    f"no completed crawl yet: listing all of {', '.join(source.space_keys)} "
+                    f"({len(stored)} pages already stored)"
+                )
+            else:
+                progress.log(
+                    f"changes since {since.isoformat(timespec='seconds')} "
+                    f"(minus {self._settings.sync_overlap_hours:g} h overlap, site time zone "
+                    f"{self._settings.site_timezone}); {live} live pages stored"
+                )
+            pipeline = PagePipeline(
+                plan,
+                client=client,
+                store=self._store,
+                embedder=embedder,
+                prepare=self._crawl.preparer(source, embedder, client.api_base),
+                progress=progress,
+                batch_size=self._settings.embed_batch_size,
+                converter_workers=self._converter_workers,
+                lister=lambda run: list_changes(run, sync),
+            )
+            await pipeline.run()
+        if sync.budget_refused:
+            progress.log(
+                f"max_pages={source.max_pages}: {sync.budget_refused} new page(s) not added"
+            )
+        progress.set_stage("finalizing")
+        context.raise_if_cancelled()
+        await self._delete_missing(source.id, stored, sync, progress)
+        await self._purge(progress)
+        counters = progress.counters()
+        if counters["pages_failed"]:
+            progress.log(f"{counters['pages_failed']} page(s) failed; see the lines above")
+
+    async def _check_model(self, embedder: Embedder) -> None:
+        """The index's model must be this embedder's, checked without embedding anything (a sync
+        with no changes makes no embedding call). A brand-new index learns the model from one
+        probe, as a crawl does."""
+        recorded = await self._store.get_index_model()
+        if recorded is None:
+            probe = await embedder.embed_documents(["confluence-rag model check"])
+            await self._store.ensure_index_model(embedder.model_id, int(probe.shape[1]))
+        else:
+            # Same dimension as recorded: this only checks the model id (IndexModelMismatch).
+            await self._store.ensure_index_model(embedder.model_id, recorded.dimension)
+
+    async def _delete_missing(
+        self,
+        source_id: str,
+        stored: dict[str, tuple[int, bool]],
+        sync: SyncPlan,
+        progress: JobProgress,
+    ) -> None:
+        live = {page_id for page_id, (_, deleted) in stored.items() if not deleted}
+        missing: set[str] = set()
+        if sync.listings_complete:
+            listed: set[str] = set()
+            for listing in sync.listings.values():
+                listed.update(listing.refs)
+            missing = live - listed - sync.delivered
+        # Fetched by id and not returned: deleted or restricted since it was listed. The server
+        # answered for exactly these ids, so this holds even when a listing was incomplete.
+        gone = (sync.gone & live) - sync.delivered
+        doomed = sorted(missing | gone)
+        if not doomed:
+            return
+        changed = await self._store.soft_delete_pages(source_id, doomed, self._clock())
+        progress.count(SOURCE_WIDE, "pages_deleted", changed)
+        progress.log(f"{changed} page(s) deleted from the index: {_ids(doomed)}")
+
+    async def _purge(self, progress: JobProgress) -> None:
+        days = self._settings.deleted_retention_days
+        purged = await self._store.purge_deleted(self._clock() - timedelta(days=days))
+        if purged:
+            progress.log(f"{purged} page(s) deleted more than {days:g} day(s) ago purged for good")
+
+
+async def list_changes(pipeline: PagePipeline, sync: SyncPlan) -> None:
+    """The sync's lister: id listings first (all spaces), then per space the change window and
+    the pages only the id listing shows as new or changed, fetched by id."""
+    plan, progress, client = pipeline.plan, pipeline.progress, pipeline.client
+    progress.set_stage("listing")
+    for space in plan.spaces:
+        listing: IdListing = await client.iter_page_ids(space.key, types=plan.page_types)
+        sync.listings[space.key] = listing
+        if listing.complete:
+            continue
+        message = (
+            f"listing space {space.key} stopped after {len(listing.refs)} pages: "
+            f"{listing.error or 'incomplete listing'}"
+        )
+        if sync.since is None:
+            # A full listing is the only change feed here: going on would silently miss pages.
+            raise ConfluenceError(message, details={"space_key": space.key})
+        progress.log(f"warning: {message}; no page is deleted by this sync")
+    progress.set_stage("processing")
+    for space in plan.spaces:
+        if progress.is_finished(space.key):
+            continue  # a resumed sync: this space was done before the interruption
+        await _sync_space(pipeline, sync, space.key)
+
+
+async def _sync_space(pipeline: PagePipeline, sync: SyncPlan, key: str) -> None:
+    plan, progress, client = pipeline.plan, pipeline.progress, pipeline.client
+    seen: set[str] = set()
+    fetch: list[str] = []
+    windowed = unchanged = 0
+    if sync.since is not None:
+        async for page in client.iter_pages(
+            key, types=plan.page_types, modified_since=sync.since, include_body=True
+        ):
+            if page.id in seen:
+                continue
+            seen.add(page.id)
+            windowed += 1
+            progress.count(key, "pages_listed")
+            if pipeline.is_current(page.id, page.version):
+                unchanged += 1
+                progress.count(key, "pages_unchanged")
+            elif not _admit(sync, plan.stored_versions, page.id):
+                progress.count(key, "pages_skipped")
+            elif page.body_storage is None:
+                fetch.append(page.id)
+            else:
+                sync.delivered.add(page.id)
+                await pipeline.put(key, page)
+    listing = sync.listings[key]
+    extra: list[str] = []
+    refused = 0
+    for ref in listing.refs.values():
+        if ref.id in seen or pipeline.is_current(ref.id, ref.version):
+            continue
+        if _admit(sync, plan.stored_versions, ref.id):
+            extra.append(ref.id)
+        else:
+            refused += 1
+    progress.count(key, "pages_skipped", refused)
+    if sync.since is None:
+        # Full listing: every listed page is accounted for here (the crawl's arithmetic).
+        progress.count(key, "pages_listed", len(listing.refs))
+        progress.count(key, "pages_unchanged", len(listing.refs) - len(extra) - refused)
+    else:
+        progress.count(key, "pages_listed", len(extra) + refused)
+    fetch.extend(extra)
+    progress.log(
+        f"space {key}: {windowed} page(s) in the change window ({unchanged} already current), "
+        f"{len(extra)} more new or changed by the id listing, {len(fetch)} to fetch by id"
+    )
+    delivered: set[str] = set()
+    if fetch:
+        async for page in client.fetch_pages(fetch, include_body=True):
+            if page.id in delivered:
+                continue
+            if page.space_key and page.space_key not in sync.space_keys:
+                continue  # moved out of the source's spaces since it was listed: gone here
+            delivered.add(page.id)
+            sync.delivered.add(page.id)
+            await pipeline.put(key, page)
+    missing = [page_id for page_id in fetch if page_id not in delivered]
+    sync.gone.update(missing)
+    pipeline.dispose_missing(key, len(missing), "gone, moved out or no longer readable")
+    pipeline.space_listed(key)
+
+
+def _admit(sync: SyncPlan, stored: Any, page_id: str) -> bool:
+    """Whether a page may go down the pipeline: stored pages always, new ones within
+    ``max_pages``."""
+    if page_id in stored or sync.new_page_budget is None:
+        return True
+    if sync.new_page_budget <= 0:
+        sync.budget_refused += 1
+        return False
+    sync.new_page_budget -= 1
+    return True
+
+
+def _ids(ids: list[str]) -> str:
+    shown = ", ".join(ids[:LOG_IDS])
+    return shown + (f" and {len(ids) - LOG_IDS} more" if len(ids) > LOG_IDS else "")
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -1,0 +1,110 @@
+"""Incremental sync end to end: the emulator changed through its write API, then one sync applies
+exactly those changes, reports them, and re-embeds only chunks whose text changed. Runs on
+SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from confluence_rag.services import build_services
+from confluence_rag.settings import Settings
+from tests.ingest.fake_embeddings import FakeEmbeddingServer
+from tests.plugins.emulator import EmulatorFactory
+from tests.sync.conftest import crawl, edit_body, leaf_pages, sync_now
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend_settings(request: pytest.FixtureRequest, make_settings: Any) -> Settings:
+    if request.param == "postgres":
+        settings: Settings = make_settings(request.getfixturevalue("pg_database_url"))
+        return settings
+    return make_settings()
+
+
+async def live_versions(services: Any, source_id: str) -> dict[str, int]:
+    versions = await services.store.page_versions(source_id)
+    return {pid: version for pid, (version, deleted) in versions.items() if not deleted}
+
+
+async def test_sync_applies_exactly_the_changes(
+    backend_settings: Settings,
+    emulator_factory: EmulatorFactory,
+    embeddings: FakeEmbeddingServer,
+) -> None:
+    server = emulator_factory("cloud", pages=40, extra_spaces={"OPS": 4})
+    state = server.state
+    async with build_services(backend_settings) as services:
+        source_id = await crawl(services, server, "DEMO")
+        before = await live_versions(services, source_id)
+        assert len(before) > 25
+        source = await services.store.get_source(source_id)
+        crawled_at = source.last_sync_at
+        assert crawled_at is not None and source.sync_status == "active"
+
+        # A page trashed and synced first, so it can come back in the round under test.
+        leaves = leaf_pages(server, set(before))
+        comeback = leaves[0]
+        state.trash(comeback)
+        first = await sync_now(services, source_id)
+        assert first.status == "completed", first.error
+        assert first.counters["pages_deleted"] == 1
+        assert first.counters["chunks_embedded"] == 0
+        assert comeback not in await live_versions(services, source_id)
+
+        # The round under test: edit 10, add 3, trash 2, restore 1, move 1 out of the space.
+        others = sorted(set(before) - {comeback})
+        moved = leaves[1]
+        trashed = [pid for pid in leaves[2:] if pid != moved][:2]
+        edited = [pid for pid in others if pid not in {moved, *trashed}][:10]
+        for n, pid in enumerate(edited):
+            edit_body(server, pid, f"Sync test edit number {n}: the rollout now needs approval.")
+        added = [
+            state.add_page(
+                f"Sync test new page {n}",
+                f"<p>Brand new page {n} about rotating the staging certificates safely.</p>",
+            ).id
+            for n in range(3)
+        ]
+        for pid in trashed:
+            state.trash(pid)
+        state.restore(comeback)
+        state.move(moved, "OPS")
+        texts_before = embeddings.texts_embedded
+
+        done = await sync_now(services, source_id)
+        assert done.status == "completed", done.error
+        counters = done.counters
+        assert counters["pages_added"] == 3
+        assert counters["pages_updated"] == 10
+        assert counters["pages_deleted"] == 3  # 2 trashed + 1 moved out
+        assert counters["pages_restored"] == 1
+        assert counters["pages_failed"] == 0
+        # Only new chunk texts went to the model, and each edit left most chunks as they were.
+        assert counters["chunks_embedded"] == embeddings.texts_embedded - texts_before
+        assert counters["chunks_embedded"] > 0 and counters["chunks_reused"] > 0
+        assert done.result["pages_deleted"] == 3 and done.result["duration_seconds"] >= 0
+
+        after = await live_versions(services, source_id)
+        expected = (set(before) - {moved, *trashed}) | set(added) | {comeback}
+        assert set(after) == expected
+        for pid in edited + [comeback]:
+            assert after[pid] == state.content(pid).version
+        unchanged = set(before) - {moved, *trashed, *edited, comeback}
+        assert all(after[pid] == before[pid] for pid in unchanged)
+        synced = await services.store.get_source(source_id)
+        assert synced.last_sync_at is not None and synced.last_sync_at > crawled_at
+        assert synced.sync_status == "active" and synced.sync_error is None
+
+        # Nothing changed since: no embedding call at all, nothing written or deleted.
+        requests_before = embeddings.requests
+        idle = await sync_now(services, source_id)
+        assert idle.status == "completed", idle.error
+        assert embeddings.requests == requests_before
+        assert idle.counters["chunks_embedded"] == 0
+        for name in ("pages_added", "pages_updated", "pages_deleted", "pages_restored"):
+            assert idle.counters[name] == 0, name
+        assert await live_versions(services, source_id) == after
