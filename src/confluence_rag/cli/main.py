@@ -14,6 +14,7 @@ from confluence_rag.cli import (
     search_cmd,
     serve_cmd,
     sources_cmd,
+    worker_cmd,
 )
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ sources_cmd.register(app)  # add, sources, delete
 jobs_cmd.register(app)  # crawl, sync
 search_cmd.register(app)
 serve_cmd.register(app)
+worker_cmd.register(app)
 mcp_cmd.register(app)
 emulator_cmd.register(app)
 demo_cmd.register(app)
