@@ -80,7 +80,9 @@ class EmulatorConfig:
     replaces the generated main space with the JSON files in that folder (v1 content objects, or
     envelopes with ``results``). ``timeout_budget`` is the largest ``limit`` with a body expand
     that a ``504`` budget fault lets through. ``start_time`` fixes the emulator clock at start
-    (the clock only moves when a test moves it); None means the real time.
+    (the clock only moves when a test moves it); None means the real time. ``user_lookup``
+    False makes the user API (``/rest/api/user``, ``/user/bulk``) answer 403, as on sites that
+    keep their people directory from API users.
     """
 
     flavour: Flavour = "cloud"
@@ -97,6 +99,7 @@ class EmulatorConfig:
     pages_dir: Path | None = None
     start_time: datetime | None = None
     max_start: int = CLOUD_MAX_START
+    user_lookup: bool = True
 
     def __post_init__(self) -> None:
         if self.flavour not in ("cloud", "datacenter"):

@@ -1,10 +1,11 @@
 """v1 read endpoints: spaces, content listing and by id, CQL search (content/search and search),
-children, attachments and their bytes, labels, the current user."""
+children, attachments and their bytes, labels, the current user, other users by id."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -28,7 +29,7 @@ from confluence_rag.emulator.pagination import (
     link,
     position_after,
 )
-from confluence_rag.emulator.records import ContentRecord
+from confluence_rag.emulator.records import ContentRecord, User
 from confluence_rag.emulator.shapes import (
     attachment_json,
     content_json,
@@ -306,12 +307,73 @@ async def current_user(request: Request) -> Response:
     return json_response(user_json(user_of(request), render_for(request)))
 
 
+# Cloud's bulk lookup answers for at most this many account ids and silently drops the rest
+# (the 2025 spec says 100; an older one said 200 with a ``limit`` parameter).
+BULK_USERS_MAX = 100
+
+
+def _user_lookup_allowed(request: Request) -> None:
+    if not state_of(request).config.user_lookup:
+        raise ConfluenceApiError(403, "Not permitted to view user profiles")
+
+
+def _find_user(request: Request, attribute: str, value: str) -> User | None:
+    return next(
+        (u for u in state_of(request).users.values() if getattr(u, attribute) == value), None
+    )
+
+
+async def user(request: Request) -> Response:
+    """GET /rest/api/user: Cloud by ``accountId`` (username and key are gone there, for privacy);
+    Data Center by ``key`` or ``username``. 404 when nobody matches."""
+    _user_lookup_allowed(request)
+    r = render_for(request)
+    params = request.query_params
+    if r.cloud:
+        account = params.get("accountId")
+        if not account:
+            raise ConfluenceApiError(400, "accountId is required to look up a user")
+        found = r.state.users.get(account)
+        missing = f"No user found with accountId : {account}"
+    elif params.get("key"):
+        found = _find_user(request, "user_key", params["key"])
+        missing = f"No user found with key : {params['key']}"
+    elif params.get("username"):
+        found = _find_user(request, "username", params["username"])
+        missing = f"No user found with username : {params['username']}"
+    else:
+        raise ConfluenceApiError(400, "A username or key must be supplied to look up a user")
+    if found is None:
+        raise ConfluenceApiError(404, missing)
+    return json_response(user_json(found, r))
+
+
+async def users_bulk(request: Request) -> Response:
+    """GET /rest/api/user/bulk (Cloud): ``accountId`` repeated (or comma-separated); the users
+    that exist, in request order; unknown ids are simply left out; only the first
+    ``BULK_USERS_MAX`` ids are looked at."""
+    r = render_for(request)
+    if not r.cloud:  # Data Center has no bulk lookup: Jersey's 404 for an unknown resource
+        raise HTTPException(404)
+    _user_lookup_allowed(request)
+    params = request.query_params
+    ids = [i.strip() for raw in params.getlist("accountId") for i in raw.split(",") if i.strip()]
+    if not ids:
+        raise ConfluenceApiError(400, "accountId is required to look up users")
+    limit = max(1, min(int_param(params, "limit", BULK_USERS_MAX), BULK_USERS_MAX))
+    found = [r.state.users[i] for i in dict.fromkeys(ids[:limit]) if i in r.state.users]
+    results = [user_json(u, r) for u in found]
+    return json_response(envelope(results, 0, limit, r, "/rest/api/user/bulk"))
+
+
 ROUTES = [
     Route("/rest/api/space", spaces),
     Route("/rest/api/space/{key}", space),
     Route("/rest/api/content/search", content_search),
     Route("/rest/api/search", search),
     Route("/rest/api/user/current", current_user),
+    Route("/rest/api/user", user),
+    Route("/rest/api/user/bulk", users_bulk),
     Route("/rest/api/content/{id}/child/attachment", attachments),
     Route("/rest/api/content/{id}/child/attachment/{attachment_id}/download", attachment_download),
     Route("/rest/api/content/{id}/child/{type}", content_children),
