@@ -1,7 +1,8 @@
 """Access: with ``CONFLUENCE_RAG_API_TOKEN`` set, every route of the real app (enumerated from
 ``app.routes``, so a route added later is covered without touching this file) refuses a request
 without the token: 401 in the standard error shape for /api, /mcp and the OpenAPI document, a
-redirect to the token form for pages. Only /health, /login and /static are public. ``serve``
+redirect to the token form for pages. Only /health, /login, /static and the API description
+(/openapi.json, /docs, /redoc: public code, no data) are public. ``serve``
 refuses a non-loopback address without a token.
 """
 
@@ -123,7 +124,7 @@ def test_every_route_refuses_a_request_without_the_token(served: tuple[FastAPI, 
             ):
                 response = client.request(method, target, headers=headers, json={})
                 where = f"{method} {target} {headers}"
-                if target.startswith(("/api/", "/mcp", "/openapi.json")):
+                if target.startswith(("/api/", "/mcp")):
                     assert_error_shape(response, 401, "unauthorized")
                     assert response.headers["www-authenticate"] == "Bearer", where
                 else:
@@ -131,7 +132,7 @@ def test_every_route_refuses_a_request_without_the_token(served: tuple[FastAPI, 
                     assert response.headers["location"].startswith("/login?next="), where
                 assert "leak" not in response.text, where
                 checked += 1
-    assert checked >= len(WRONG_CREDENTIALS) * 25
+    assert checked >= len(WRONG_CREDENTIALS) * 20
 
 
 def test_public_paths_answer_without_the_token(served: tuple[FastAPI, str]) -> None:
@@ -141,6 +142,7 @@ def test_public_paths_answer_without_the_token(served: tuple[FastAPI, str]) -> N
         login = client.get("/login?next=/search")
         assert login.status_code == 200 and 'name="token"' in login.text
         assert client.get("/static/app.css").status_code == 200
+        assert "/api/search" in client.get("/openapi.json").json()["paths"]
 
 
 def test_the_token_opens_the_api_and_the_cookie_only_reads(served: tuple[FastAPI, str]) -> None:
@@ -149,13 +151,11 @@ def test_the_token_opens_the_api_and_the_cookie_only_reads(served: tuple[FastAPI
     with httpx.Client(base_url=url, timeout=30, follow_redirects=False) as client:
         assert client.get("/api/confluence/sources", headers=bearer).status_code == 200
         assert client.get("/api/late-addition", headers=bearer).json() == {"leak": True}
-        assert client.get("/openapi.json", headers=bearer).status_code == 200
         # /mcp with the token reaches the MCP transport (which wants its own protocol)
         assert client.get("/mcp", headers=bearer).status_code != 401
         client.cookies.set(UI_TOKEN_COOKIE, API_TOKEN)
         assert client.get("/api/confluence/sources").status_code == 200  # GET: cookie is enough
         assert client.get("/").status_code == 200
-        assert client.get("/docs").status_code == 200
         # a cookie is sent by the browser on its own: it never authorises a JSON state change
         refused = client.post("/api/search", json={"query": "x"})
         assert_error_shape(refused, 401, "unauthorized")

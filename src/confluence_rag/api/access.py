@@ -6,14 +6,13 @@ guard in front of /mcp, ``require_login`` on UI pages). This middleware is the d
 in front of all of them, so a route added later without its own check (a new router, a docs page,
 a mounted app) is still closed:
 
-- public: ``/health`` (probes), ``/login`` (the token form) and ``/static/*`` (the form's CSS and
-  JS, which are public code);
-- ``/api/*``, ``/mcp`` and ``/openapi.json``: 401 in the standard error shape unless
-  ``Authorization: Bearer <token>``; the UI cookie also counts on GET/HEAD of /api and the
-  OpenAPI document (the live progress stream and the docs page cannot send a header), never for
-  a state change and never for /mcp;
-- everything else is a page for people (the UI, ``/docs``, an unknown path): without the token
-  (cookie or header) it redirects to the token form, which then comes back.
+- public: ``/health`` (probes), ``/login`` (the token form), ``/static/*`` (the form's CSS and
+  JS) and the API's description (``/openapi.json``, ``/docs``, ``/redoc``): public code, no data;
+- ``/api/*`` and ``/mcp``: 401 in the standard error shape unless ``Authorization: Bearer
+  <token>``; the UI cookie also counts on GET/HEAD of /api (the live progress stream cannot send
+  a header), never for a state change and never for /mcp;
+- everything else is a page for people (the UI, an unknown path): without the token (cookie or
+  header) it redirects to the token form, which then comes back.
 
 Comparisons are constant-time over fixed-length digests, so neither the content nor the length
 of the configured token leaks through timing.
@@ -33,10 +32,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from confluence_rag.api.deps import UI_TOKEN_COOKIE
 from confluence_rag.api.errors import error_response
 
-PUBLIC_PATHS = frozenset({"/health", "/login"})
+# The API's description (OpenAPI document and its two viewers) is public: it describes the
+# published code and holds no data; calling any operation it lists still needs the token.
+PUBLIC_PATHS = frozenset(
+    {"/health", "/login", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
 PUBLIC_PREFIXES = ("/static/",)
-API_PREFIXES = ("/api/", "/mcp", "/openapi.json")
-COOKIE_READABLE = ("/api/", "/openapi.json")  # GET/HEAD only
+API_PREFIXES = ("/api/", "/mcp")
+COOKIE_READABLE = ("/api/",)  # GET/HEAD only
 UNAUTHORIZED_MESSAGE = (
     "missing or wrong API token: send 'Authorization: Bearer <CONFLUENCE_RAG_API_TOKEN>'"
 )
