@@ -1,11 +1,11 @@
 """The async Confluence REST client: every page exactly once, through rate limits and failures.
 
 Operations (``check_access``, ``iter_pages``, ``iter_page_ids``, ``fetch_pages``, ``get_page``,
-``list_attachments``, ``download_attachment``) are built from three parts: every GET goes
-through :class:`SiteSession` (shared per-site limiter, retries, stats), listings walk
+``list_attachments``, ``download_attachment``, ``user_names``) are built from three parts: every
+GET goes through :class:`SiteSession` (shared per-site limiter, retries, stats), listings walk
 ``_links.next`` (``paging.py``), payloads become records in ``parse.py``, and queries are built
-in ``cql.py``. This module decides what a status *means* for each operation and says it in a
-message a user can act on.
+in ``cql.py`` (user lookups in ``users.py``). This module decides what a status *means* for
+each operation and says it in a message a user can act on.
 
 Secrets: ``repr(client)`` names the site and the account only; messages name the account
 (email) or "a personal access token", never a token.
@@ -52,6 +52,7 @@ from confluence_rag.confluence.session import (
     short,
 )
 from confluence_rag.confluence.site import SiteURL, normalise_site_url
+from confluence_rag.confluence.users import UserLookup
 from confluence_rag.errors import (
     AttachmentTooLarge,
     AuthenticationFailed,
@@ -117,6 +118,7 @@ class ConfluenceClient:
             limiters=limiters,
             policy=policy,
         )
+        self._users = UserLookup(self._session, self.site.api_base, auth, self._reply_error)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -390,6 +392,17 @@ class ConfluenceClient:
                 finally:
                     await response.aclose()
 
+    async def user_names(
+        self, ids: Iterable[str], *, usernames: Iterable[str] = ()
+    ) -> dict[str, str]:
+        """Display names by user id, for mentions: ``ids`` are account ids on Cloud (looked up
+        in bulk) or user keys on Data Center, where ``usernames`` can be looked up too (one
+        request each, concurrently). Unknown users are simply absent; so is everyone once the
+        site refuses user lookups (403, logged once). Other failures raise as for any call
+        (AuthenticationFailed, RetryBudgetExhausted, ConfluenceUnreachable, UnexpectedResponse).
+        """
+        return await self._users.names(ids, usernames)
+
     def _download_error(self, reply: Reply, attachment: Attachment) -> ConfluenceError:
         self._raise_for_auth(reply)
         if reply.status in (403, 404):
@@ -495,6 +508,10 @@ class ConfluenceClient:
                 f"{self.api_base}: {self.auth.hint}.",
                 details={"site": self.api_base},
             )
+
+    def _reply_error(self, reply: Reply, doing: str) -> ConfluenceError:
+        self._raise_for_auth(reply)
+        return self._unexpected(reply, doing)
 
     def _listing_error(self, reply: Reply, query: str | None = None) -> ConfluenceError:
         self._raise_for_auth(reply)

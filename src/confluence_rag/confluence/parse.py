@@ -213,6 +213,19 @@ def parse_attachment(item: JSON, *, page_id: str) -> Attachment:
     )
 
 
+def parse_user_name(item: JSON) -> str | None:
+    """The name a reader sees for a user object (``displayName``, else ``publicName``, which
+    Cloud always fills), or None for the anonymous user or a nameless answer. Not the username:
+    that is an id, and a mention already falls back to it."""
+    if not isinstance(item, Mapping) or item.get("type") == "anonymous":
+        return None
+    for key in ("displayName", "publicName"):
+        value = item.get(key)
+        if isinstance(value, str) and value.strip():
+            return " ".join(value.split())
+    return None
+
+
 # ---------------------------------------------------------------- helpers
 
 
