@@ -72,7 +72,16 @@ class CredentialCipher:
                 )
             return cls(raw.encode("ascii", "replace"), origin=ENV_NAME)
         path = key_file_path(settings)
-        return cls(load_or_create_key_file(path), origin=f"key file {path} ({ENV_NAME} unset)")
+        try:
+            key = load_or_create_key_file(path)
+        except OSError as error:
+            # unreadable, a directory, a read-only data dir: name the file and the way out
+            raise SecretKeyError(
+                f"The secret key file {path} cannot be read or created "
+                f"({error.strerror or error}). Fix its permissions, or set {ENV_NAME}.",
+                details={"setting": ENV_NAME, "path": str(path)},
+            ) from None
+        return cls(key, origin=f"key file {path} ({ENV_NAME} unset)")
 
 
 def key_file_path(settings: Settings) -> Path:
