@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,6 +49,13 @@ def anyio_backend() -> str:
 def embeddings() -> Iterator[FakeEmbeddingServer]:
     with FakeEmbeddingServer(dimension=32) as server:
         yield server
+
+
+@pytest.fixture
+def embeddings_env(embeddings: FakeEmbeddingServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read from the environment embed through ``embeddings``."""
+    for name, value in embeddings.settings_env().items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture
@@ -217,8 +225,8 @@ def body_fetches(server: EmulatorServer) -> Counter[str]:
         if "body.storage" not in ",".join(query.get("expand", [])):
             continue
         cql = " ".join(query.get("cql", []))
-        if cql.lower().startswith("id in"):
-            fetched.update(part.strip(' "()') for part in cql[len("id in") :].split(","))
+        if re.match(r"id\s+(in|=)", cql, re.IGNORECASE):  # id in ("1","2") | id = "1"
+            fetched.update(re.findall(r'"(\d+)"', cql))
     return fetched
 
 
