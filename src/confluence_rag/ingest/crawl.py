@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from confluence_rag.confluence.models import Page
@@ -23,6 +24,7 @@ from confluence_rag.content.storage import ConversionContext
 from confluence_rag.index.chunking import chunk_document
 from confluence_rag.index.models import Chunk
 from confluence_rag.ingest.jobs import JobContext
+from confluence_rag.ingest.people import UserDirectory
 from confluence_rag.ingest.pipeline import CrawlPlan, PagePipeline, SpaceTarget
 from confluence_rag.settings import Settings
 from confluence_rag.store.base import SourceRecord, Store
@@ -95,7 +97,7 @@ class CrawlJob:
                 client=client,
                 store=self._store,
                 embedder=embedder,
-                prepare=self.preparer(source, embedder, client.api_base),
+                prepare=self.preparer(source, embedder, client.api_base, UserDirectory(client)),
                 progress=progress,
                 batch_size=self._settings.embed_batch_size,
                 converter_workers=self._converter_workers,
@@ -107,10 +109,15 @@ class CrawlJob:
             progress.log(f"{counters['pages_failed']} page(s) failed; see the lines above")
 
     def preparer(
-        self, source: SourceRecord, embedder: Embedder, base_url: str
+        self,
+        source: SourceRecord,
+        embedder: Embedder,
+        base_url: str,
+        people: UserDirectory | None = None,
     ) -> Callable[[Page, str], tuple[Document, list[Chunk]] | str]:
-        """Page -> (document, chunks), or the reason to skip it. Pure CPU work: the pipeline
-        runs it in a thread. The source's own skip rules override the settings'."""
+        """Page -> (document, chunks), or the reason to skip it. CPU work: the pipeline runs it
+        in a thread. The source's own skip rules override the settings'. ``people`` names the
+        users a page mentions (it may wait on the loop for a lookup; see people.py)."""
         settings = self._settings
         rules = dict(source.skip_rules or {})
         skip_settings = settings.model_copy(update=rules) if rules else settings
@@ -120,7 +127,9 @@ class CrawlJob:
         count_tokens = embedder.count_tokens
 
         def prepare(page: Page, space_name: str) -> tuple[Document, list[Chunk]] | str:
-            document = to_document(page, space_name, context)
+            names = people.names_for(page.body_storage) if people is not None else {}
+            ctx = replace(context, user_names=names) if names else context
+            document = to_document(page, space_name, ctx)
             reason = should_skip(page, document.markdown, skip_settings)
             if reason:
                 return reason
