@@ -76,7 +76,7 @@ class SearchService:
             raise InvalidInput(f"mode must be one of {list(MODES)}, got {mode!r}")
         if retriever not in RETRIEVERS:
             raise InvalidInput(f"retriever must be one of {list(RETRIEVERS)}, got {retriever!r}")
-        filters = filters or SearchFilters()
+        filters = _checked_filters(filters or SearchFilters())
         depth = self._settings.search_candidates
         if mode == "pages":
             depth = min(depth * PAGES_CANDIDATE_FACTOR, 1000)
@@ -118,7 +118,7 @@ class SearchService:
         """Code examples matching ``query`` (``filters.language`` narrows the language)."""
         query = _checked_query(query)
         _check_limit(limit)
-        filters = filters or SearchFilters()
+        filters = _checked_filters(filters or SearchFilters())
         candidates = await self._store.code_candidates(query, filters, limit * 2)
         scores = dict(candidates)
         rows = await self._store.fetch_code([code_id for code_id, _ in candidates])
@@ -186,6 +186,37 @@ def _check_limit(limit: int) -> None:
         raise InvalidInput(
             f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}", details={"field": "limit"}
         )
+
+
+# Filter values every surface passes through: a space key as Confluence allows it (letters and
+# digits, or ~user for a personal space), a label without whitespace, quotes or the characters
+# Confluence refuses in labels. Anything else (e.g. ``DEV" OR space="HR``) is an error, not a
+# silent empty result; the values only ever reach SQL as bound parameters anyway.
+_SPACE_KEY = re.compile(r"[A-Za-z0-9]{1,255}|~[A-Za-z0-9._@+:\-]{1,255}")
+_LABEL = re.compile(r"[^\s\x00-\x1f\x7f\"'`\\:;,!#&()*<>?@\[\]^{}]{1,255}")
+MAX_FILTER_VALUES = 50
+
+
+def _checked_filters(filters: SearchFilters) -> SearchFilters:
+    for name, values, pattern in (
+        ("spaces", filters.spaces, _SPACE_KEY),
+        ("labels", filters.labels, _LABEL),
+    ):
+        if len(values) > MAX_FILTER_VALUES:
+            raise InvalidInput(
+                f"at most {MAX_FILTER_VALUES} {name} per search, got {len(values)}",
+                details={"field": name},
+            )
+        for value in values:
+            if not isinstance(value, str) or not pattern.fullmatch(value):
+                shown = repr(value)[:60]
+                raise InvalidInput(
+                    f"{shown} is not a valid {name[:-1]} filter",
+                    details={"field": name},
+                )
+    if filters.language is not None and len(filters.language) > 64:
+        raise InvalidInput("the language filter is too long", details={"field": "language"})
+    return filters
 
 
 _SPACES = re.compile(r"\s+")
