@@ -104,12 +104,13 @@ def test_failing_lookups_leave_ids_and_stop_after_a_few(
     )
     keys = [u.user_key for u in authors(server)]
     caplog.set_level(logging.WARNING)
+    notes: list[str] = []
 
     async def scenario() -> list[dict[str, str]]:
         async with ConfluenceClient(
             server.site_url, auth_for(server), settings=settings, sleep=RecordedSleep()
         ) as client:
-            directory = UserDirectory(client)
+            directory = UserDirectory(client, note=notes.append)
             answers = [
                 await asyncio.to_thread(directory.names_for, body_mentioning([k], "ri:userkey"))
                 for k in keys
@@ -120,6 +121,7 @@ def test_failing_lookups_leave_ids_and_stop_after_a_few(
     assert run(scenario()) == [{}] * len(keys)
     gave_up = [r for r in caplog.records if "no more lookups in this job" in r.getMessage()]
     assert len(gave_up) == 1
+    assert len(notes) == 1 and "keeps failing" in notes[0] and "RetryBudget" not in notes[0]
 
 
 def test_a_slow_lookup_times_out_without_failing(
@@ -218,5 +220,8 @@ def test_crawl_on_a_site_that_hides_its_people_keeps_ids(
             ids = set().union(*(find_mentions(server.state.content(i).body).ids for i in expected))
             assert any(f"[@{i}](" in shown for i in ids)  # as before: the id stands in
             assert server.state.request_count("/rest/api/user") == 1  # refused once, not again
+            # the job says why, once
+            told = [line for line in done.log if "refused to look users up (403)" in line]
+            assert len(told) == 1, done.log
 
     run(scenario())

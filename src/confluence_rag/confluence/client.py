@@ -403,6 +403,11 @@ class ConfluenceClient:
         """
         return await self._users.names(ids, usernames)
 
+    @property
+    def user_lookup_denied(self) -> bool:
+        """True once the site refused a user lookup (403): ``user_names`` then answers ``{}``."""
+        return self._users.denied
+
     def _download_error(self, reply: Reply, attachment: Attachment) -> ConfluenceError:
         self._raise_for_auth(reply)
         if reply.status in (403, 404):

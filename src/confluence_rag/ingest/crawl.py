@@ -97,7 +97,9 @@ class CrawlJob:
                 client=client,
                 store=self._store,
                 embedder=embedder,
-                prepare=self.preparer(source, embedder, client.api_base, UserDirectory(client)),
+                prepare=self.preparer(
+                    source, embedder, client.api_base, UserDirectory(client, note=progress.log)
+                ),
                 progress=progress,
                 batch_size=self._settings.embed_batch_size,
                 converter_workers=self._converter_workers,

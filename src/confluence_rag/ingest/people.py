@@ -22,7 +22,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -41,11 +41,14 @@ MAX_FAILURES = 3
 
 
 class UserNameSource(Protocol):
-    """What the directory needs from the client (``ConfluenceClient.user_names``)."""
+    """What the directory needs from the client (``ConfluenceClient``)."""
 
     async def user_names(
         self, ids: Iterable[str], *, usernames: Iterable[str] = ()
     ) -> dict[str, str]: ...
+
+    @property
+    def user_lookup_denied(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,9 @@ class UserDirectory:
     """One job's cache of display names. Build it on the event loop (it remembers the loop);
     call :meth:`names_for` from the converter thread(s).
 
-    ``timeout`` bounds how long one page may wait for its lookup (seconds).
+    ``timeout`` bounds how long one page may wait for its lookup (seconds). ``note`` gets one
+    line for the job's log when names will be missing (the site refuses lookups, or they keep
+    failing), so a reader of the job sees why mentions show ids.
     """
 
     def __init__(
@@ -97,8 +102,11 @@ class UserDirectory:
         *,
         loop: asyncio.AbstractEventLoop | None = None,
         timeout: float = 60.0,
+        note: Callable[[str], None] | None = None,
     ) -> None:
         self._client = client
+        self._note = note
+        self._told_denied = False
         self._loop = loop or asyncio.get_running_loop()
         self._loop_thread = threading.get_ident() if loop is None else None
         self._timeout = timeout
@@ -166,6 +174,12 @@ class UserDirectory:
         with self._lock:
             self._names.update(names)
             self._failures = 0
+        if self._client.user_lookup_denied and not self._told_denied:
+            self._told_denied = True
+            self._tell(
+                "Confluence refused to look users up (403): mentions show user ids instead of "
+                "names. Allow this account to view user profiles, then crawl again."
+            )
 
     def _wait(self, future: Future[None]) -> None:
         """Wait for a lookup on the loop, in short slices: a loop that stops (the job ended)
@@ -201,3 +215,17 @@ class UserDirectory:
             reason,
             "; no more lookups in this job" if gave_up else "",
         )
+        if gave_up:
+            self._tell(f"looking up mentioned users keeps failing ({reason}): mentions keep ids")
+
+    def _tell(self, message: str) -> None:
+        """One line for the job log, written on the loop (progress is not thread-safe)."""
+        if self._note is None:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._note(message)
+        else:
+            try:
+                self._loop.call_soon_threadsafe(self._note, message)
+            except RuntimeError:  # the loop is closed: the job is over
+                pass
