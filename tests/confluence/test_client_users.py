@@ -114,7 +114,9 @@ def test_a_site_that_hides_its_people_gives_no_names_logged_once(
 
     async def scenario() -> tuple[dict[str, str], dict[str, str], int]:
         async with ConfluenceClient(server.site_url, auth_for(server), settings=settings) as client:
+            assert not client.user_lookup_denied
             denied = await client.user_names(first)
+            assert client.user_lookup_denied
             asked = server.state.request_count("/rest/api/user")
             again = await client.user_names(second)  # remembered: no more requests
             return denied, again, asked
