@@ -127,13 +127,13 @@ def test_failing_lookups_leave_ids_and_stop_after_a_few(
 def test_a_slow_lookup_times_out_without_failing(
     emulator_factory: EmulatorFactory, settings: Settings
 ) -> None:
-    slow = FaultRule(kind="latency", latency_ms=3000, path="/rest/api/user")
+    slow = FaultRule(kind="latency", latency_ms=1200, path="/rest/api/user")
     server = emulator_factory("cloud", pages=1, extra_spaces={}, faults=[slow])
     someone = authors(server)[0]
 
     async def scenario() -> dict[str, str]:
         async with ConfluenceClient(server.site_url, auth_for(server), settings=settings) as client:
-            directory = UserDirectory(client, timeout=0.3)
+            directory = UserDirectory(client, timeout=0.2)
             body = body_mentioning([someone.account_id])
             names = await asyncio.to_thread(directory.names_for, body)
             # on the loop's own thread the directory answers from its cache, never waits
