@@ -8,6 +8,7 @@ import typer
 from confluence_rag import __version__
 from confluence_rag.cli import (
     demo_cmd,
+    doctor_cmd,
     emulator_cmd,
     jobs_cmd,
     mcp_cmd,
@@ -50,3 +51,4 @@ worker_cmd.register(app)
 mcp_cmd.register(app)
 emulator_cmd.register(app)
 demo_cmd.register(app)
+doctor_cmd.register(app)
