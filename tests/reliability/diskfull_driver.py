@@ -1,0 +1,88 @@
+"""Crawl onto a really full disk, then free space and crawl again: the steps of
+``test_disk_full.py`` that must see the small filesystem, run as one process.
+
+Usage: python diskfull_driver.py CONFIG.json   (prints a JSON report on stdout)
+
+Why a separate process: the data dir lives on a tmpfs of a few MB mounted here. As root (CI
+and this machine) the mount is an ordinary one, unmounted at the end; without root the test
+runs this script under ``unshare --user --map-root-user --mount``, where an unprivileged user
+may mount a tmpfs in a private mount namespace, so every step must happen inside it. The DB
+files are copied out (while no process has them open) for the test to audit.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+EXECUTABLE = Path(sys.executable).parent / "confluence-rag"
+DB_FILES = ("confluence-rag.sqlite3", "confluence-rag.sqlite3-wal", "confluence-rag.sqlite3-shm")
+
+
+def run(env: dict[str, str], *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [str(EXECUTABLE), *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    return {"rc": done.returncode, "out": done.stdout + done.stderr}
+
+
+def snapshot(data_dir: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in DB_FILES:
+        if (data_dir / name).exists():
+            shutil.copyfile(data_dir / name, target / name)
+
+
+def stored_ids(database: Path) -> list[str]:
+    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        return [r[0] for r in db.execute("SELECT confluence_page_id FROM pages")]
+    finally:
+        db.close()
+
+
+def main(config: dict[str, Any]) -> dict[str, Any]:
+    disk = Path(config["mount_dir"])
+    out = Path(config["out_dir"])
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={config['size_kb']}k", "tmpfs", str(disk)],
+        check=True,
+    )
+    report: dict[str, Any] = {}
+    try:
+        data_dir = disk / "data"
+        env = {
+            **config["env"],
+            "CONFLUENCE_RAG_DATA_DIR": str(data_dir),
+            "CONFLUENCE_API_TOKEN": config["token"],
+        }
+        report["add"] = run(
+            env, "add", config["site_url"], "--space", config["space"], "--flavour", "cloud",
+            "--email", config["email"], "--no-crawl",
+        )  # fmt: skip
+        report["crawl_full"] = run(env, "crawl", config["space"])
+        usage = shutil.disk_usage(disk)
+        report["free_bytes"] = usage.free
+        snapshot(data_dir, out / "full")
+        stored = stored_ids(out / "full" / DB_FILES[0])
+        page_id = next(p for p in sorted(config["markers"]) if p in stored)
+        report["search_page"] = page_id
+        report["search_full"] = run(
+            env, "search", config["markers"][page_id], "--json", "--retriever", "keyword"
+        )
+        # Free space (grow the filesystem) and run the crawl again.
+        subprocess.run(["mount", "-o", f"remount,size={config['grow_kb']}k", str(disk)], check=True)
+        report["crawl_again"] = run(env, "crawl", config["space"])
+        snapshot(data_dir, out / "after")
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+    return report
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(json.loads(Path(sys.argv[1]).read_text()))))
