@@ -4,6 +4,7 @@ is synced once on start; a paused one is not; stopping is clean."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from confluence_rag.ingest.scheduler import SyncScheduler
 from confluence_rag.services import build_services
-from confluence_rag.store.base import SourceRecord
+from confluence_rag.store.base import JobRecord, SourceRecord
 from tests.plugins.emulator import EmulatorFactory
 from tests.sync.conftest import JOB_TIMEOUT, new_source
 
@@ -68,9 +69,19 @@ async def test_due_times_count_from_the_last_attempt_with_stable_jitter(
         synced = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
         source = SourceRecord(id="site:A", site_url="https://x", last_sync_at=synced)
         # A failed attempt after the last good sync moves the reference: no retry every check.
-        failed_at = synced + timedelta(hours=3)
-        assert scheduler.reference_time(source, failed_at) == failed_at
+        later = synced + timedelta(hours=3)
+        failed = JobRecord(id="j1", source_id="site:A", kind="sync", status="failed")
+        failed = dataclasses.replace(failed, created_at=later)
+        assert scheduler.reference_time(source, failed) == later
+        # A job that just completed counts before the runner has moved last_sync_at.
+        completed = dataclasses.replace(failed, status="completed")
+        assert scheduler.reference_time(source, completed) == later
+        older = dataclasses.replace(completed, created_at=synced - timedelta(minutes=1))
+        assert scheduler.reference_time(source, older) == synced
         assert scheduler.reference_time(source, None) == synced
+        added = datetime(2026, 10, 1, tzinfo=UTC)
+        fresh = SourceRecord(id="site:B", site_url="https://x", created_at=added)
+        assert scheduler.reference_time(fresh, None) == added
         offsets = {scheduler.jitter_seconds(f"site:{n}", synced) for n in range(50)}
         assert all(0 <= value < 300 for value in offsets)
         assert len(offsets) == 50 and max(offsets) - min(offsets) > 150  # spread out

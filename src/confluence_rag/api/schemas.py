@@ -190,6 +190,12 @@ class ProgressOut(BaseModel):
     heartbeat_at: datetime | None
     cancel_requested: bool
     pages_per_second: float | None = Field(description="Pages finished per second so far.")
+    result: dict[str, Any] = Field(
+        default_factory=dict,
+        description="A finished job's final counters (pages_added, pages_updated, "
+        "pages_deleted, pages_restored, chunks_embedded, chunks_reused, ...), "
+        "duration_seconds and attempts; empty while it runs.",
+    )
 
 
 class ProgressList(BaseModel):
@@ -218,6 +224,7 @@ def progress_out(job: JobRecord) -> ProgressOut:
         heartbeat_at=job.heartbeat_at,
         cancel_requested=bool(job.cancel_requested),
         pages_per_second=_rate(job, counters),
+        result=dict(job.result or {}),
     )
 
 

@@ -97,7 +97,14 @@ def summarise(job: JobRecord) -> str:
     counters = job.counters or {}
     parts = [
         f"{name.removeprefix('pages_')} {counters.get(name, 0)}"
-        for name in ("pages_added", "pages_updated", "pages_unchanged", "pages_skipped")
+        for name in (
+            "pages_added",
+            "pages_updated",
+            "pages_deleted",
+            "pages_restored",
+            "pages_unchanged",
+            "pages_skipped",
+        )
         if counters.get(name)
     ]
     failed = counters.get("pages_failed", 0)
@@ -106,7 +113,10 @@ def summarise(job: JobRecord) -> str:
     text += f", {counters.get('chunks_reused', 0)} reused"
     if failed:
         text += f", [red]{failed} failed[/] (see the job log)"
-    if job.started_at and job.finished_at:
+    duration = (job.result or {}).get("duration_seconds")
+    if duration is not None:
+        text += f" in {float(duration):.1f} s"
+    elif job.started_at and job.finished_at:
         text += f" in {(job.finished_at - job.started_at).total_seconds():.1f} s"
     return text
 

@@ -1,10 +1,12 @@
 """The sync scheduler: runs inside ``serve`` and queues a sync for every source that is due.
 
 A source is due when ``sync_frequency_hours`` (> 0) have passed since its reference time: the
-later of its last completed sync (``last_sync_at``) and its newest job of any outcome. Counting
-from the newest job means a sync that failed is retried a period later, not on every check, and a
-source whose first crawl never finished gets its (full) sync a period after that attempt. Paused
-and manual-only (frequency 0) sources are never due.
+later of its last completed crawl or sync (``last_sync_at``) and the creation of its newest job,
+whatever became of it. So a sync that failed is retried a period later, not on every check; a
+source whose first crawl never finished gets its (full) sync a period after that attempt; and a
+job that just completed counts even in the instant before the runner records ``last_sync_at``
+(no second sync in that gap). A source with neither counts from when it was added. Paused and
+manual-only (frequency 0) sources are never due.
 
 - **Missed while down**: the first check runs as soon as the scheduler starts, so a source that
   fell due while the server was stopped is synced on start.
@@ -30,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from confluence_rag.errors import ConfluenceRagError, JobAlreadyRunning
 from confluence_rag.ingest.jobs import JobRunner
 from confluence_rag.settings import Settings
-from confluence_rag.store.base import SourceRecord, Store
+from confluence_rag.store.base import JobRecord, SourceRecord, Store
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +108,7 @@ class SyncScheduler:
             newest = await self._store.list_jobs(active_only=False, source_id=source.id, limit=1)
             if newest and newest[0].status in ("queued", "running"):
                 continue
-            reference = self.reference_time(source, newest[0].created_at if newest else None)
+            reference = self.reference_time(source, newest[0] if newest else None)
             if reference is None:
                 continue
             if moment >= self.due_at(source, reference):
@@ -114,10 +116,11 @@ class SyncScheduler:
         return due
 
     @staticmethod
-    def reference_time(source: SourceRecord, newest_job_at: datetime | None) -> datetime | None:
+    def reference_time(source: SourceRecord, newest_job: JobRecord | None) -> datetime | None:
         """What the period counts from: the later of the last completed sync and the newest
-        job; a source with neither counts from when it was added."""
-        times = [_aware(t) for t in (source.last_sync_at, newest_job_at) if t is not None]
+        job's creation; a source with neither counts from when it was added."""
+        attempt = newest_job.created_at if newest_job is not None else None
+        times = [_aware(t) for t in (source.last_sync_at, attempt) if t is not None]
         if times:
             return max(times)
         return _aware(source.created_at) if source.created_at is not None else None
