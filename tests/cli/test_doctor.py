@@ -105,3 +105,25 @@ def test_no_index_yet_is_a_warning_not_a_failure(cli: Cli) -> None:
     result = cli("doctor")
     assert rows(result)["database"] in ("WARN", "OK"), result.output
     assert result.exit_code == 0, result.output
+
+
+def test_postgresql_connection_and_revision(
+    cli: Cli, pg_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONFLUENCE_RAG_DATABASE_URL", pg_database_url)
+    fresh = cli("doctor")  # an empty database: a warning (the first start migrates it)
+    assert fresh.exit_code == 0, fresh.output
+    assert rows(fresh)["database"] == "WARN"
+    assert "not migrated yet" in " ".join(fresh.output.split())
+    result = cli("doctor")  # the first run opened the services, which migrated it
+    assert result.exit_code == 0, result.output
+    assert rows(result)["database"] == "OK"
+    assert "PostgreSQL: connected, schema at head" in " ".join(result.output.split())
+
+    unreachable = pg_database_url.rsplit("@", 1)[0] + "@127.0.0.1:9/nowhere"
+    monkeypatch.setenv("CONFLUENCE_RAG_DATABASE_URL", unreachable)
+    down = cli("doctor")
+    assert down.exit_code == 1
+    status = rows(down)
+    assert status["database"] == "FAIL" and status["sources"] == "SKIP"
+    assert "PostgreSQL not reachable" in " ".join(down.output.split())
