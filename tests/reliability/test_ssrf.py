@@ -181,6 +181,24 @@ def test_a_name_resolving_to_metadata_is_refused_at_connect_time(
     assert getattr(space, "key", None) == "DEMO"
 
 
+def test_an_address_that_refuses_falls_back_to_the_next_one(
+    emulator_factory: Factory, settings: Settings
+) -> None:
+    server = emulator_factory("datacenter", pages=3)
+    port = server.site_url.rsplit(":", 1)[1]
+    asked: list[str] = []
+    # nothing listens on 127.0.0.2 (the emulator is bound to 127.0.0.1): refused, next address
+    answers = fixed_resolver({"wiki.example.test": ["127.0.0.2", "127.0.0.1"]}, asked)
+    space = asyncio.run(
+        check(
+            f"http://wiki.example.test:{port}",
+            settings,
+            transport=GuardedHTTPTransport(OutboundPolicy(), resolver=answers),
+        )
+    )
+    assert getattr(space, "key", None) == "DEMO"
+
+
 def test_loopback_is_allowed_by_default_and_refused_when_private_networks_are_blocked(
     emulator_factory: Factory, settings: Settings
 ) -> None:

@@ -86,6 +86,7 @@ PRIVATE = tuple(
 )
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+FALLBACK_SECONDS = 5.0  # connect time allowed to an address before the next one is tried
 
 
 def unwrap(address: IPAddress) -> IPAddress:
@@ -137,7 +138,9 @@ class OutboundPolicy:
         """Why connecting to ``address`` is refused, or None when it is allowed."""
         for candidate in {address, unwrap(address)}:
             if any(candidate in net for net in ALWAYS_REFUSED if net.version == candidate.version):
-                return "a link-local, cloud metadata, multicast or reserved address (always refused)"
+                return (
+                    "a link-local, cloud metadata, multicast or reserved address (always refused)"
+                )
             if self.block_private and (
                 candidate.is_loopback
                 or candidate.is_private
@@ -240,10 +243,15 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             # Every address is refused: name the first one (the one a plain client would dial).
             self.policy.check_address(addresses[0], host)
         last_error: Exception | None = None
-        for address in allowed:
+        for n, address in enumerate(allowed):
+            # Addresses are tried one after another (not raced as anyio's happy eyeballs would
+            # with a name): an unroutable first address (say, IPv6 on a v4-only network) may
+            # only use part of the timeout, so the next one still gets its turn.
+            last = n == len(allowed) - 1
+            attempt = timeout if last or timeout is None else min(timeout, FALLBACK_SECONDS)
             try:
                 stream = await self.inner.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
+                    str(address), port, attempt, local_address, socket_options
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
                 last_error = error
