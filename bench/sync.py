@@ -1,0 +1,224 @@
+"""Sync benchmark: full crawl of an emulated space, change 1% and delete 0.5%, then sync.
+
+    .venv/bin/python bench/sync.py                      # 4,000 pages, 50 ms latency, MiniLM
+    .venv/bin/python bench/sync.py --pages 500 --latency-ms 0
+
+The emulator runs in its own process and the space is changed through its REST write API (PUT a
+new version that appends a paragraph; DELETE moves a page to the trash), as a person editing
+Confluence would. Crawl and syncs run here through ``build_services`` with the default local
+model, exactly as the CLI and API run them. Every text sent to the model is recorded.
+
+"Chunks whose text changed" is computed independently of the sync: the edited pages are fetched
+again and chunked with the crawl's own preparer; their chunk hashes that the crawl never embedded
+are the changed ones. Targets (issue #7): sync <= 10 s and <= 5% of the full crawl's time;
+chunks embedded == chunks whose text changed; a sync with no changes makes no embedding call and
+finishes in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL
+from confluence_rag.index.chunking import content_hash
+from confluence_rag.index.embedders import Embedder, create_embedder
+from confluence_rag.ingest.crawl import CrawlJob
+from confluence_rag.ingest.sources import NewSource
+from confluence_rag.services import Services, build_services
+from confluence_rag.settings import Settings
+from confluence_rag.store.base import JobRecord
+
+EMULATOR = """
+import sys
+from confluence_rag.emulator import EmulatorConfig, EmulatorServer
+config = EmulatorConfig(flavour="cloud", pages=int(sys.argv[1]), latency_ms=float(sys.argv[2]),
+                        extra_spaces={})
+server = EmulatorServer(config, port=0).start()
+print(server.site_url, flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+class RecordingEmbedder:
+    """The real embedder, plus a record of every call and text it was asked to embed."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        self.texts.extend(texts)
+        return await self.inner.embed_documents(texts)
+
+
+async def run(args: argparse.Namespace) -> None:
+    emulator = subprocess.Popen(
+        [sys.executable, "-c", EMULATOR, str(args.pages), str(args.latency_ms)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert emulator.stdout is not None
+        site_url = emulator.stdout.readline().strip()
+        if not site_url:
+            raise SystemExit("the emulator did not start")
+        with tempfile.TemporaryDirectory(prefix="sync-bench-") as tmp:
+            await bench(args, site_url, Path(tmp))
+    finally:
+        if emulator.stdin is not None:
+            emulator.stdin.close()
+        emulator.wait(timeout=30)
+
+
+async def timed_job(services: Services, source_id: str, kind: str) -> tuple[JobRecord, float]:
+    started = time.perf_counter()
+    job = await services.jobs.submit(source_id, kind)
+    job = await services.jobs.wait(job.id)
+    seconds = time.perf_counter() - started
+    if job.status != "completed":
+        raise SystemExit(f"{kind} {job.status}: {job.error}")
+    return job, seconds
+
+
+async def change_space(
+    site_url: str, stored: Sequence[str], args: argparse.Namespace
+) -> tuple[list[str], list[str]]:
+    """Edit ``--change`` and trash ``--delete`` of the stored pages through the REST API."""
+    rng = random.Random(args.seed)
+    picked = rng.sample(sorted(stored), round(len(stored) * (args.change + args.delete)))
+    edited = picked[: round(len(stored) * args.change)]
+    trashed = picked[len(edited) :]
+    api = f"{site_url}/wiki/rest/api/content"
+    async with httpx.AsyncClient(auth=(DEMO_EMAIL, DEMO_API_TOKEN), timeout=60) as http:
+        for n, page_id in enumerate(edited):
+            page = (await http.get(f"{api}/{page_id}?expand=body.storage,version")).json()
+            body = page["body"]["storage"]["value"] + f"<p>Sync benchmark edit {n}: reviewed.</p>"
+            reply = await http.put(
+                f"{api}/{page_id}",
+                json={
+                    "type": page["type"],
+                    "title": page["title"],
+                    "version": {"number": page["version"]["number"] + 1},
+                    "body": {"storage": {"value": body, "representation": "storage"}},
+                },
+            )
+            reply.raise_for_status()
+        for page_id in trashed:
+            (await http.delete(f"{api}/{page_id}")).raise_for_status()
+    return edited, trashed
+
+
+async def changed_chunk_hashes(
+    services: Services, source_id: str, embedder: Embedder, edited: Sequence[str]
+) -> set[str]:
+    """Hashes of the edited pages' chunks as they are now, chunked by the crawl's preparer."""
+    source = await services.store.get_source(source_id)
+    crawl = CrawlJob(services.store, services.sources, lambda: embedder, services.settings)
+    hashes: set[str] = set()
+    async with services.sources.open_client(source) as client:
+        prepare = crawl.preparer(source, embedder, client.api_base)
+        names = dict(source.space_names)
+        async for page in client.fetch_pages(list(edited)):
+            result = prepare(page, names.get(page.space_key, page.space_key))
+            if isinstance(result, str):
+                continue  # skipped by the rules: never embedded
+            hashes.update(chunk.content_hash for chunk in result[1])
+    return hashes
+
+
+async def bench(args: argparse.Namespace, site_url: str, data_dir: Path) -> None:
+    settings = Settings(data_dir=data_dir)
+    model = create_embedder(settings)
+    started = time.perf_counter()
+    await model.embed_documents(["warm up the model"])
+    print(f"model {model.model_id} loaded in {time.perf_counter() - started:.1f} s")
+    recorder = RecordingEmbedder(model)
+    new = NewSource(
+        confluence_url=site_url,
+        flavour="cloud",
+        user_email=DEMO_EMAIL,
+        api_token=DEMO_API_TOKEN,
+        space_key="DEMO",
+    )
+    async with build_services(settings, embedder=recorder) as services:
+        source, _ = await services.sources.add(new, start=False)
+        services.jobs.start()
+        crawl_job, crawl_seconds = await timed_job(services, source.id, "crawl")
+        crawled_hashes = {content_hash(text) for text in recorder.texts}
+        print(f"crawl: {dict(crawl_job.counters)}")
+        versions = await services.store.page_versions(source.id)
+        live = [page_id for page_id, (_, deleted) in versions.items() if not deleted]
+
+        edited, trashed = await change_space(site_url, live, args)
+        now_hashes = await changed_chunk_hashes(services, source.id, model, edited)
+        text_changed = len(now_hashes - crawled_hashes)
+
+        calls, texts = recorder.calls, len(recorder.texts)
+        sync_job, sync_seconds = await timed_job(services, source.id, "sync")
+        sync_calls, sync_texts = recorder.calls - calls, len(recorder.texts) - texts
+        counters = sync_job.counters
+        print(f"sync: {dict(counters)}")
+
+        calls = recorder.calls
+        idle_job, idle_seconds = await timed_job(services, source.id, "sync")
+        idle_calls = recorder.calls - calls
+    await model.aclose()
+
+    print()
+    print(f"pages stored after crawl       {len(live)}")
+    print(f"chunks embedded by the crawl   {crawl_job.counters['chunks_embedded']}")
+    print(f"full crawl                     {crawl_seconds:.1f} s")
+    print(f"pages edited / trashed         {len(edited)} / {len(trashed)}")
+    print(
+        f"sync                           {sync_seconds:.2f} s  (target <= 10 s)  "
+        f"updated {counters['pages_updated']}, deleted {counters['pages_deleted']}"
+    )
+    share = 100 * sync_seconds / crawl_seconds
+    print(f"sync / full crawl              {share:.2f} %  (target <= 5)")
+    print(f"chunks whose text changed      {text_changed}")
+    print(
+        f"chunks embedded by the sync    {counters['chunks_embedded']} "
+        f"({sync_texts} texts in {sync_calls} model calls), reused {counters['chunks_reused']}"
+    )
+    ok = counters["chunks_embedded"] == text_changed == sync_texts
+    print(f"embedded == changed            {'yes' if ok else 'NO'}")
+    print(
+        f"no-change sync                 {idle_seconds:.2f} s, {idle_calls} embedding calls, "
+        f"chunks embedded {idle_job.counters['chunks_embedded']}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=4000)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--change", type=float, default=0.01, help="Share of pages edited.")
+    parser.add_argument("--delete", type=float, default=0.005, help="Share of pages trashed.")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
