@@ -277,7 +277,8 @@ class JobRunner:
     async def _dispatch_loop(self) -> None:
         """Claim what there is to run, then wait for news (a submit here, or the next scan:
         another process may have queued a job, or a lease may have lapsed)."""
-        interval = max(0.2, min(5.0, self.lease_seconds / 2))
+        # Idle runners look often (a claim is one cheap query) so queued work starts soon.
+        interval = max(0.2, min(2.0, self.lease_seconds / 4))
         while True:
             try:
                 await self._sweep_cancelled()
