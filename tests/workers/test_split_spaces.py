@@ -97,6 +97,10 @@ async def test_cancelling_a_split_crawl_cancels_its_spaces(
             what="the split",
         )
         children = await children_of(services, parent)
+        # Surfaces list the job a person started; its parts only when asked for.
+        assert [j.id for j in await services.jobs.list(source_id=source_id)] == [job.id]
+        listed = await services.jobs.list(source_id=source_id, parts=True)
+        assert {j.id for j in listed} == {job.id} | {c.id for c in children.values()}
         # A second request for the source names the job the person started, not a space.
         with pytest.raises(JobAlreadyRunning) as conflict:
             await services.jobs.submit(source_id, "sync")

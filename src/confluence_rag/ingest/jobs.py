@@ -170,8 +170,13 @@ class JobRunner:
     async def get(self, job_id: str) -> JobRecord:
         return await self._store.get_job(job_id)
 
-    async def list(self, active_only: bool = True, source_id: str | None = None) -> list[JobRecord]:
-        return list(await self._store.list_jobs(active_only=active_only, source_id=source_id))
+    async def list(
+        self, active_only: bool = True, source_id: str | None = None, *, parts: bool = False
+    ) -> list[JobRecord]:
+        """Jobs, newest first. The per-space jobs of a split crawl are left out unless
+        ``parts``: surfaces show the job a person started (its progress sums its parts)."""
+        jobs = await self._store.list_jobs(active_only=active_only, source_id=source_id)
+        return [job for job in jobs if parts or not job.checkpoint.get("parent")]
 
     async def cancel(self, job_id: str) -> JobRecord:
         """Ask a job to stop (and, for a split crawl, its per-space jobs). Idempotent; a
