@@ -87,6 +87,16 @@ async def test_sync_applies_exactly_the_changes(
         assert counters["chunks_embedded"] == embeddings.texts_embedded - texts_before
         assert counters["chunks_embedded"] > 0 and counters["chunks_reused"] > 0
         assert done.result["pages_deleted"] == 3 and done.result["duration_seconds"] >= 0
+        # Every page the listing saw ends unchanged, processed, skipped or failed.
+        assert (
+            counters["pages_listed"]
+            == len(state.current_ids("DEMO"))
+            == sum(
+                counters[name]
+                for name in ("pages_unchanged", "pages_processed", "pages_skipped", "pages_failed")
+            )
+        )
+        assert counters["pages_processed"] == 3 + 10 + 1
 
         after = await live_versions(services, source_id)
         expected = (set(before) - {moved, *trashed}) | set(added) | {comeback}

@@ -256,10 +256,20 @@ async def list_changes(pipeline: PagePipeline, sync: SyncPlan) -> None:
 
 
 async def _sync_space(pipeline: PagePipeline, sync: SyncPlan, key: str) -> None:
+    """One space: the change window first (pages with bodies), then what only the id listing
+    shows as new or changed, fetched by id.
+
+    Counted as a crawl counts: ``pages_listed`` is every page the id listing saw (plus window
+    pages created after it), and each ends as unchanged, processed, skipped or failed, so the
+    progress bar knows its total as soon as the listing is in.
+    """
     plan, progress, client = pipeline.plan, pipeline.progress, pipeline.client
+    refs = sync.listings[key].refs
+    progress.size_hint(key, len(refs))
+    progress.count(key, "pages_listed", len(refs))
     seen: set[str] = set()
     fetch: list[str] = []
-    windowed = unchanged = 0
+    windowed = unchanged = refused = 0
     if sync.since is not None:
         async for page in client.iter_pages(
             key, types=plan.page_types, modified_since=sync.since, include_body=True
@@ -268,38 +278,34 @@ async def _sync_space(pipeline: PagePipeline, sync: SyncPlan, key: str) -> None:
                 continue
             seen.add(page.id)
             windowed += 1
-            progress.count(key, "pages_listed")
+            if page.id not in refs:
+                progress.count(key, "pages_listed")  # created or moved in after the listing
             if pipeline.is_current(page.id, page.version):
                 unchanged += 1
-                progress.count(key, "pages_unchanged")
             elif not _admit(sync, plan.stored_versions, page.id):
-                progress.count(key, "pages_skipped")
+                refused += 1
             elif page.body_storage is None:
                 fetch.append(page.id)
             else:
                 sync.delivered.add(page.id)
                 await pipeline.put(key, page)
-    listing = sync.listings[key]
-    extra: list[str] = []
-    refused = 0
-    for ref in listing.refs.values():
-        if ref.id in seen or pipeline.is_current(ref.id, ref.version):
+    extra = 0
+    for ref in refs.values():
+        if ref.id in seen:
             continue
-        if _admit(sync, plan.stored_versions, ref.id):
-            extra.append(ref.id)
+        if pipeline.is_current(ref.id, ref.version):
+            unchanged += 1
+        elif _admit(sync, plan.stored_versions, ref.id):
+            fetch.append(ref.id)
+            extra += 1
         else:
             refused += 1
+    progress.count(key, "pages_unchanged", unchanged)
     progress.count(key, "pages_skipped", refused)
-    if sync.since is None:
-        # Full listing: every listed page is accounted for here (the crawl's arithmetic).
-        progress.count(key, "pages_listed", len(listing.refs))
-        progress.count(key, "pages_unchanged", len(listing.refs) - len(extra) - refused)
-    else:
-        progress.count(key, "pages_listed", len(extra) + refused)
-    fetch.extend(extra)
     progress.log(
-        f"space {key}: {windowed} page(s) in the change window ({unchanged} already current), "
-        f"{len(extra)} more new or changed by the id listing, {len(fetch)} to fetch by id"
+        f"space {key}: {len(refs)} pages listed, {windowed} in the change window, "
+        f"{unchanged} already current, {extra} new or changed found by the id listing only; "
+        f"{len(fetch)} to fetch by id"
     )
     delivered: set[str] = set()
     if fetch:
