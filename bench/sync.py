@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/sync.py                      # 4,000 pages, 50 ms latency, MiniLM
     .venv/bin/python bench/sync.py --pages 500 --latency-ms 0
+    .venv/bin/python bench/sync.py --embedder hash      # crawl not bounded by the model
 
 The emulator runs in its own process and the space is changed through its REST write API (PUT a
 new version that appends a paragraph; DELETE moves a page to the trash), as a person editing
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import random
 import subprocess
@@ -51,6 +53,39 @@ print(server.site_url, flush=True)
 sys.stdin.read()
 server.stop()
 """
+
+
+class HashVectors:
+    """``--embedder hash``: MiniLM's tokenizer sizes the chunks (same chunks as the real run),
+    but vectors come from a hash of the text, so a 4,000-page crawl is not bounded by the model
+    on a busy 2-core machine. A faster crawl makes the sync's share of it harder to meet."""
+
+    model_id = "bench-hash-vectors"
+    dimension = 384
+
+    def __init__(self, tokenizer: Embedder) -> None:
+        self.tokenizer = tokenizer
+        self.max_tokens = tokenizer.max_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return self.tokenizer.count_tokens(text)
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        rows = []
+        for text in texts:
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+            row = np.random.default_rng(seed).standard_normal(self.dimension)
+            rows.append(row / np.linalg.norm(row))
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dimension)
+
+    async def embed_query(self, text: str) -> np.ndarray:
+        return (await self.embed_documents([text]))[0]
+
+    def close(self) -> None:
+        self.tokenizer.close()
+
+    async def aclose(self) -> None:
+        await self.tokenizer.aclose()
 
 
 class RecordingEmbedder:
@@ -148,10 +183,12 @@ async def changed_chunk_hashes(
 
 async def bench(args: argparse.Namespace, site_url: str, data_dir: Path) -> None:
     settings = Settings(data_dir=data_dir)
-    model = create_embedder(settings)
+    local = create_embedder(settings)
     started = time.perf_counter()
-    await model.embed_documents(["warm up the model"])
-    print(f"model {model.model_id} loaded in {time.perf_counter() - started:.1f} s")
+    await local.embed_documents(["warm up the model"])
+    print(f"model {local.model_id} loaded in {time.perf_counter() - started:.1f} s")
+    model: Embedder = HashVectors(local) if args.embedder == "hash" else local
+    print(f"embedding with {model.model_id}")
     recorder = RecordingEmbedder(model)
     new = NewSource(
         confluence_url=site_url,
@@ -215,6 +252,12 @@ def main() -> None:
     parser.add_argument("--change", type=float, default=0.01, help="Share of pages edited.")
     parser.add_argument("--delete", type=float, default=0.005, help="Share of pages trashed.")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--embedder",
+        choices=("local", "hash"),
+        default="local",
+        help="local: MiniLM (default); hash: MiniLM's tokenizer, vectors from a hash.",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     asyncio.run(run(args))
