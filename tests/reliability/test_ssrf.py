@@ -64,6 +64,10 @@ async def check(site_url: str, settings: Settings, **client_kwargs: object) -> o
         return await c.check_access("DEMO")
 
 
+async def no_wait(seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
 def fixed_resolver(answers: dict[str, Sequence[str]], asked: list[str]):  # type: ignore[no-untyped-def]
     async def resolve(host: str, port: int) -> Sequence[str]:
         asked.append(host)
@@ -319,7 +323,9 @@ def test_a_name_that_does_not_resolve_is_still_a_clear_unreachable_error(
 
     transport = guarded_transport("http://nowhere.example.test", settings, None, resolver=nxdomain)
     with pytest.raises(ConfluenceUnreachable, match="does not resolve"):
-        asyncio.run(check("http://nowhere.example.test", settings, transport=transport))
+        asyncio.run(
+            check("http://nowhere.example.test", settings, transport=transport, sleep=no_wait)
+        )
     assert asked and set(asked) == {"nowhere.example.test"}
 
 
@@ -392,3 +398,128 @@ def test_the_api_refuses_a_site_outside_the_allowlist(
         )
     assert_error_shape(response, 400, "outbound_refused")
     assert "not in CONFLUENCE_RAG_ALLOWED_SITES" in response.json()["error"]["message"]
+
+
+# --- TLS: the IP is dialled, the certificate is still verified for the host name ---------------
+def _certificates(tmp: Path, name: str) -> tuple[Path, Path, Path]:
+    """A test CA (PEM) and a server certificate for ``name`` signed by it, with its key."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "confluence-rag test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_pem, cert_pem, key_pem = tmp / "ca.pem", tmp / "server.pem", tmp / "server.key"
+    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return ca_pem, cert_pem, key_pem
+
+
+@pytest.fixture
+def tls_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """An HTTPS server on 127.0.0.1 with a certificate for wiki.example.test (trusted through
+    SSL_CERT_FILE, which httpx honours), answering GET /rest/api/space/DEMO; yields its port."""
+    import json
+    import ssl
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    ca_pem, cert_pem, key_pem = _certificates(tmp_path, "wiki.example.test")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_pem))
+
+    class Space(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            body = json.dumps({"id": 7, "key": "DEMO", "name": "Demo"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_pem, key_pem)
+    with ThreadingHTTPServer(("127.0.0.1", 0), Space) as httpd:
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield httpd.server_port
+        finally:
+            httpd.shutdown()
+
+
+def test_tls_is_verified_for_the_name_while_the_checked_address_is_dialled(
+    tls_site: int, settings: Settings
+) -> None:
+    asked: list[str] = []
+    answers = fixed_resolver(
+        {"wiki.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]}, asked
+    )
+
+    def via(name: str) -> object:
+        return asyncio.run(
+            check(
+                f"https://{name}:{tls_site}",
+                settings,
+                transport=GuardedHTTPTransport(OutboundPolicy(), resolver=answers),
+                sleep=no_wait,  # the TLS failure is retried like any connect error
+            )
+        )
+
+    assert getattr(via("wiki.example.test"), "key", None) == "DEMO"
+    # same address, another name: the certificate does not match, so TLS refuses
+    with pytest.raises(ConfluenceUnreachable, match="TLS"):
+        via("other.example.test")
+    assert set(asked) == {"wiki.example.test", "other.example.test"}

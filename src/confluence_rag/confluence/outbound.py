@@ -299,10 +299,12 @@ class GuardedHTTPTransport(httpx.AsyncHTTPTransport):
     """
 
     def __init__(self, policy: OutboundPolicy, *, resolver: Resolver | None = None) -> None:
-        super().__init__()
+        # One SSL context (loading the CA bundle takes tens of ms), shared with the pool below.
+        context = httpx.create_ssl_context()
+        super().__init__(verify=context)
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
