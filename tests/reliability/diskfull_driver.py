@@ -3,11 +3,12 @@
 
 Usage: python diskfull_driver.py CONFIG.json   (prints a JSON report on stdout)
 
-Why a separate process: the data dir lives on a tmpfs of a few MB mounted here. As root (CI
-and this machine) the mount is an ordinary one, unmounted at the end; without root the test
-runs this script under ``unshare --user --map-root-user --mount``, where an unprivileged user
-may mount a tmpfs in a private mount namespace, so every step must happen inside it. The DB
-files are copied out (while no process has them open) for the test to audit.
+Why a separate process: the data dir lives on a tmpfs of a few MB mounted here, and the test
+runs this script in a private mount namespace (``unshare --mount``; without root also
+``--user --map-root-user``, where an unprivileged user may mount a tmpfs), so only this process
+and its children see the small disk, and it vanishes with them. Every step that needs it
+happens here. The DB files are copied out (while no process has them open) for the test to
+audit.
 """
 
 from __future__ import annotations

@@ -7,10 +7,11 @@ itself answers ``ENOSPC`` to SQLite's writes, exactly as a full disk does (SQLit
 SQLITE_FULL, the store raises StorageFull). Cheaper tricks were rejected: ``PRAGMA
 max_page_count`` is SQLite refusing on our behalf, not the disk; ``RLIMIT_FSIZE`` gives EFBIG,
 which SQLite reports as a generic I/O error rather than "disk full" (and is another failure).
-Mounting needs privileges: as root (CI and this machine) the driver mounts directly; otherwise
-it runs under ``unshare --user --map-root-user --mount``, where an unprivileged user may mount a
-tmpfs in a private namespace. The steps that touch the small disk run in that one driver process
-(``diskfull_driver.py``), through the installed ``confluence-rag`` command.
+The driver runs in a private mount namespace (``unshare --mount``; without root also ``--user
+--map-root-user``, where an unprivileged user may mount a tmpfs), so the small filesystem is
+seen only by it and vanishes with it, even if the test is killed. The steps that touch the small
+disk run in that one driver process (``diskfull_driver.py``), through the installed
+``confluence-rag`` command.
 """
 
 from __future__ import annotations
@@ -77,9 +78,11 @@ def test_disk_full_mid_crawl_fails_cleanly_and_the_index_stays_usable(
         }
         config_path = tmp_path / "driver.json"
         config_path.write_text(json.dumps(config))
-        command = [sys.executable, str(DRIVER), str(config_path)]
+        # A private mount namespace: the tmpfs vanishes with the driver, even if it is killed.
+        namespace = ["unshare", "--mount", "--propagation", "private"]
         if os.geteuid() != 0:
-            command = ["unshare", "--user", "--map-root-user", "--mount", *command]
+            namespace[1:1] = ["--user", "--map-root-user"]
+        command = [*namespace, sys.executable, str(DRIVER), str(config_path)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=500)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
