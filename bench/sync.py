@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from confluence_rag.confluence.client import ConfluenceClient
 from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL
 from confluence_rag.index.chunking import content_hash
 from confluence_rag.index.embedders import Embedder, create_embedder
@@ -125,6 +126,60 @@ async def run(args: argparse.Namespace) -> None:
         emulator.wait(timeout=30)
 
 
+class StoreTimer:
+    """``--profile``: wall time spent in the store calls and the id listing during a job."""
+
+    NAMES = (
+        "page_versions",
+        "embeddings_for_hashes",
+        "write_page",
+        "soft_delete_pages",
+        "purge_deleted",
+        "get_index_model",
+        "ensure_index_model",
+    )
+
+    def __init__(self, services: Services) -> None:
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        for name in self.NAMES:
+            setattr(services.store, name, self._timed(name, getattr(services.store, name)))
+        original = ConfluenceClient.iter_page_ids
+        timer = self
+
+        async def iter_page_ids(client: Any, *a: Any, **k: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await original(client, *a, **k)
+            finally:
+                timer._add("iter_page_ids", time.perf_counter() - started)
+
+        ConfluenceClient.iter_page_ids = iter_page_ids  # type: ignore[method-assign,assignment]
+
+    def _timed(self, name: str, method: Any) -> Any:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await method(*args, **kwargs)
+            finally:
+                self._add(name, time.perf_counter() - started)
+
+        return call
+
+    def _add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def report(self, label: str) -> None:
+        parts = [
+            f"{name} {self.seconds[name]:.2f} s/{self.calls[name]}"
+            for name in sorted(self.seconds, key=self.seconds.__getitem__, reverse=True)
+        ]
+        print(f"  {label}: " + ", ".join(parts))
+        self.seconds.clear()
+        self.calls.clear()
+
+
 async def timed_job(services: Services, source_id: str, kind: str) -> tuple[JobRecord, float]:
     started = time.perf_counter()
     job = await services.jobs.submit(source_id, kind)
@@ -210,15 +265,22 @@ async def bench(args: argparse.Namespace, site_url: str, data_dir: Path) -> None
         now_hashes = await changed_chunk_hashes(services, source.id, model, edited)
         text_changed = len(now_hashes - crawled_hashes)
 
+        timer = StoreTimer(services) if args.profile else None
         calls, texts = recorder.calls, len(recorder.texts)
         sync_job, sync_seconds = await timed_job(services, source.id, "sync")
+        if timer is not None:
+            timer.report("sync")
         sync_calls, sync_texts = recorder.calls - calls, len(recorder.texts) - texts
         counters = sync_job.counters
         print(f"sync: {dict(counters)}")
+        if args.show_log:
+            print("\n".join(f"  {line}" for line in sync_job.log))
 
         calls = recorder.calls
         idle_job, idle_seconds = await timed_job(services, source.id, "sync")
         idle_calls = recorder.calls - calls
+        if timer is not None:
+            timer.report("no-change sync")
     await model.aclose()
 
     print()
@@ -252,6 +314,10 @@ def main() -> None:
     parser.add_argument("--change", type=float, default=0.01, help="Share of pages edited.")
     parser.add_argument("--delete", type=float, default=0.005, help="Share of pages trashed.")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--show-log", action="store_true", help="Print the sync job's log.")
+    parser.add_argument(
+        "--profile", action="store_true", help="Time store calls and id listings in syncs."
+    )
     parser.add_argument(
         "--embedder",
         choices=("local", "hash"),

@@ -351,7 +351,10 @@ class PagePipeline:
             else:
                 wanted.append(digest)
         if wanted:
-            found = await self._store.embeddings_for_hashes(self.plan.source_id, wanted)
+            # Any source's vector will do: the index holds one model, and a vector is a function
+            # of the text it embeds. Unscoped, the lookup is one index probe per hash; scoped to
+            # a source, SQLite walks every chunk of the source (~180 ms a page at 50k chunks).
+            found = await self._store.embeddings_for_hashes(None, wanted)
             for digest, vector in found.items():
                 item.vectors[digest] = np.asarray(vector, dtype=np.float32)
 
