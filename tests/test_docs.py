@@ -47,3 +47,14 @@ def test_the_readme_documents_no_route_that_does_not_exist(settings: Settings) -
     documented = set(re.findall(r"`((?:GET|POST|PUT|PATCH|DELETE) /[^`\s]*)`", text))
     unknown = documented - api_routes(settings)
     assert not unknown, f"README documents routes that do not exist: {unknown}"
+
+
+def test_every_setting_is_in_the_readme_configuration_table() -> None:
+    text = README.read_text(encoding="utf-8")
+    table = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `(CONFLUENCE_RAG_[A-Z_]+)` \|", table, re.MULTILINE))
+    expected = {f"CONFLUENCE_RAG_{name.upper()}" for name in Settings.model_fields}
+    assert documented == expected, (
+        f"README lacks {sorted(expected - documented)}; documents unknown "
+        f"{sorted(documented - expected)}"
+    )
