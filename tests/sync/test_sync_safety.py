@@ -47,7 +47,8 @@ async def test_edit_at_2350_site_time_is_not_missed(
         state.set_now(datetime(2026, 11, 21, 7, 50, tzinfo=UTC))  # 23:50 in LA
         page_id = sorted(before)[3]
         edit_body(server, page_id, "Edited late in the evening, site time.")
-        state.add_fault(FaultRule("500", path="/content/search", times=LISTING_ATTEMPTS))
+        # The change window (one request) answers; the id listing after it fails for good.
+        state.add_fault(FaultRule("500", path="/content/search", after=1, times=LISTING_ATTEMPTS))
 
         done = await sync_now(services, source_id)
         assert done.status == "completed", done.error
@@ -73,8 +74,9 @@ async def test_id_listing_failing_half_way_deletes_nothing(
         gone = sorted(before)[:3]
         for page_id in gone:
             state.trash(page_id)
-        # The id listing's first request answers; the second fails on every retry.
-        state.add_fault(FaultRule("500", path="/content/search", after=1, times=LISTING_ATTEMPTS))
+        # The (empty) change window and the id listing's first request answer; the listing's
+        # second request fails on every retry.
+        state.add_fault(FaultRule("500", path="/content/search", after=2, times=LISTING_ATTEMPTS))
 
         done = await sync_now(services, source_id)
         assert done.status == "completed", done.error
@@ -100,8 +102,8 @@ async def test_failed_sync_leaves_index_and_last_sync_as_they_were(
         crawled = await services.store.get_source(source_id)
         state.trash(sorted(before)[0])
         edit_body(server, sorted(before)[1], "An edit the failed sync must not half-apply.")
-        # Listing answers; then Confluence fails for good (the change window and fetches).
-        state.add_fault(FaultRule("500", path="/content/search", after=1))
+        # Confluence's search fails for good: the change window cannot be read.
+        state.add_fault(FaultRule("500", path="/content/search"))
 
         done = await sync_now(services, source_id)
         assert done.status == "failed"

@@ -1,18 +1,19 @@
 """The sync job: bring a crawled source up to date, touching only what changed.
 
-Stages the job reports: ``checking`` (credentials, every space, the index's model), ``listing``
-(cheap id listings), ``processing`` (changed pages through the crawl's pipeline), ``finalizing``
+Stages the job reports: ``checking`` (credentials, every space, the index's model),
+``processing`` (listings, and changed pages through the crawl's pipeline), ``finalizing``
 (deletions, retention purge), then ``done``.
 
 How changes are found, per space:
 
-1. **A complete, cheap id listing** (ids + versions, no bodies). It is the ground truth for
-   deletions, and catches changes no date query sees (a page moved *into* the space keeps its
-   ``lastmodified``; a site time zone set wrong by more than the overlap).
-2. **A CQL change window**: ``lastmodified >= last_sync_at - overlap``, formatted in the site's
+1. **A CQL change window**: ``lastmodified >= last_sync_at - overlap``, formatted in the site's
    time zone (``confluence/cql.py``), with bodies. A page is re-processed only if its version is
    newer than the stored one (the overlap re-lists pages already stored: they cost nothing).
-   Pages whose body the listing did not carry, and pages only the id listing shows as new or
+   Its pages are converted, embedded and written while step 2 runs.
+2. **A complete, cheap id listing** (ids + versions, no bodies). It is the ground truth for
+   deletions, and catches changes no date query sees (a page moved *into* the space keeps its
+   ``lastmodified``; a site time zone set wrong by more than the overlap).
+3. Pages whose body the window did not carry, and pages only the id listing shows as new or
    changed, are fetched by id.
 
 Changed pages go through the same ``PagePipeline`` as a crawl: re-converted, re-chunked, and
@@ -231,42 +232,42 @@ class SyncJob:
 
 
 async def list_changes(pipeline: PagePipeline, sync: SyncPlan) -> None:
-    """The sync's lister: id listings first (all spaces), then per space the change window and
-    the pages only the id listing shows as new or changed, fetched by id."""
-    plan, progress, client = pipeline.plan, pipeline.progress, pipeline.client
-    progress.set_stage("listing")
-    for space in plan.spaces:
-        listing: IdListing = await client.iter_page_ids(space.key, types=plan.page_types)
-        sync.listings[space.key] = listing
-        if listing.complete:
-            continue
+    """The sync's lister, space by space: the change window first, so its pages are converted,
+    embedded and written while the id listing runs; then what only the id listing shows as new
+    or changed, fetched by id. A resumed sync skips the spaces it finished but still lists
+    their ids: deletions are decided over every space of the source."""
+    progress = pipeline.progress
+    progress.set_stage("processing")
+    for space in pipeline.plan.spaces:
+        if progress.is_finished(space.key):
+            await _list_ids(pipeline, sync, space.key)
+        else:
+            await _sync_space(pipeline, sync, space.key)
+
+
+async def _list_ids(pipeline: PagePipeline, sync: SyncPlan, key: str) -> IdListing:
+    listing: IdListing = await pipeline.client.iter_page_ids(key, types=pipeline.plan.page_types)
+    sync.listings[key] = listing
+    if not listing.complete:
         message = (
-            f"listing space {space.key} stopped after {len(listing.refs)} pages: "
+            f"listing space {key} stopped after {len(listing.refs)} pages: "
             f"{listing.error or 'incomplete listing'}"
         )
         if sync.since is None:
             # A full listing is the only change feed here: going on would silently miss pages.
-            raise ConfluenceError(message, details={"space_key": space.key})
-        progress.log(f"warning: {message}; no page is deleted by this sync")
-    progress.set_stage("processing")
-    for space in plan.spaces:
-        if progress.is_finished(space.key):
-            continue  # a resumed sync: this space was done before the interruption
-        await _sync_space(pipeline, sync, space.key)
+            raise ConfluenceError(message, details={"space_key": key})
+        pipeline.progress.log(f"warning: {message}; no page is deleted by this sync")
+    return listing
 
 
 async def _sync_space(pipeline: PagePipeline, sync: SyncPlan, key: str) -> None:
-    """One space: the change window first (pages with bodies), then what only the id listing
-    shows as new or changed, fetched by id.
+    """One space: the change window (pages with bodies), the id listing, then what only the id
+    listing shows as new or changed, fetched by id.
 
     Counted as a crawl counts: ``pages_listed`` is every page the id listing saw (plus window
-    pages created after it), and each ends as unchanged, processed, skipped or failed, so the
-    progress bar knows its total as soon as the listing is in.
+    pages it did not see), and each ends as unchanged, processed, skipped or failed.
     """
     plan, progress, client = pipeline.plan, pipeline.progress, pipeline.client
-    refs = sync.listings[key].refs
-    progress.size_hint(key, len(refs))
-    progress.count(key, "pages_listed", len(refs))
     seen: set[str] = set()
     fetch: list[str] = []
     windowed = unchanged = refused = 0
@@ -278,8 +279,6 @@ async def _sync_space(pipeline: PagePipeline, sync: SyncPlan, key: str) -> None:
                 continue
             seen.add(page.id)
             windowed += 1
-            if page.id not in refs:
-                progress.count(key, "pages_listed")  # created or moved in after the listing
             if pipeline.is_current(page.id, page.version):
                 unchanged += 1
             elif not _admit(sync, plan.stored_versions, page.id):
@@ -289,6 +288,10 @@ async def _sync_space(pipeline: PagePipeline, sync: SyncPlan, key: str) -> None:
             else:
                 sync.delivered.add(page.id)
                 await pipeline.put(key, page)
+    refs = (await _list_ids(pipeline, sync, key)).refs
+    listed = len(refs) + len(seen - refs.keys())
+    progress.size_hint(key, listed)
+    progress.count(key, "pages_listed", listed)
     extra = 0
     for ref in refs.values():
         if ref.id in seen:
