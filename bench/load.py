@@ -107,7 +107,9 @@ async def search_client(
 
 async def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
+    # Kept after the run (the path is printed): the server log and the index are worth a look.
     root = Path(tempfile.mkdtemp(prefix="load-bench-"))
+    print(f"data dir and server log: {root}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFLUENCE_RAG_")}
     env.update({"CONFLUENCE_RAG_DATA_DIR": str(root / "data"), "HF_HUB_OFFLINE": "1"})
     config = EmulatorConfig(flavour="cloud", pages=args.pages, extra_spaces={}, seed=args.seed)
