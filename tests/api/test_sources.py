@@ -221,8 +221,11 @@ def test_patch_pauses_and_changes_the_sync_period(
 
     paused = client.patch(url, json={"paused": True}).json()
     assert paused["paused"] is True and paused["status"] == "paused"
-    assert paused["next_sync_at"] is None
+    assert paused["sync_status"] == "paused" and paused["next_sync_at"] is None
     assert client.get(url).json()["paused"] is True
+
+    resumed = client.patch(url, json={"paused": False}).json()
+    assert resumed["paused"] is False and resumed["sync_status"] == "active"
 
     assert_error(client.patch(url, json={"sync_frequency_hours": -1}), 400, "invalid_request")
     assert_error(client.patch(url, json={"site_url": "http://evil"}), 400, "invalid_request")

@@ -226,3 +226,35 @@ async def test_a_chunk_holding_the_query_verbatim_comes_first(
     # a single plain word is ranked by fusion alone
     plain = await service.search("timeout")
     assert plain[0].score >= plain[-1].score
+
+
+class _RewriteBeforeFirstFetch:
+    """The real store, with a sync landing between a search's candidate read and its row read:
+    page 2 is rewritten (new version, new chunk ids) just before the first ``fetch_chunks``."""
+
+    def __init__(self, store: Store, embedder: HashEmbedder) -> None:
+        self._store, self._embedder, self.rewrites = store, embedder, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def fetch_chunks(self, ids: list[int]) -> object:
+        if self.rewrites == 0:
+            self.rewrites += 1
+            title, space, labels, kind, texts = PAGES["2"]
+            doc = b.document("2", title=title, space=space, labels=labels, version=2)
+            parts = b.chunks(doc, [texts[0] + " (revised)", texts[1]])
+            vectors = await self._embedder.embed_documents([c.embed_text for c in parts])
+            await self._store.write_page(b.SOURCE, doc, parts, vectors)
+        return await self._store.fetch_chunks(ids)
+
+
+async def test_a_page_rewritten_mid_search_is_still_found(
+    service: SearchService, store: Store, settings: Settings
+) -> None:
+    embedder = HashEmbedder()
+    racing = _RewriteBeforeFirstFetch(store, embedder)
+    hits = await SearchService(racing, embedder, settings).search("restart postgres")  # type: ignore[arg-type]
+    assert racing.rewrites == 1
+    assert hits and hits[0].page_id == f"{b.SOURCE}:2"
+    assert "(revised)" in hits[0].text

@@ -340,7 +340,14 @@ class SourceService:
             raise InvalidInput("sync_frequency_hours must be 0 (manual) or more")
         if (limit := fields.get("max_pages")) is not None and limit < 1:
             raise InvalidInput("max_pages must be at least 1")
-        await self._store.get_source(source_id)
+        current = await self._store.get_source(source_id)
+        if "paused" in fields:
+            # sync_status tells what the scheduler does with the source: a paused one is left
+            # alone (an error stays visible until the next sync replaces it).
+            if fields["paused"] and current.sync_status != "syncing":
+                fields["sync_status"] = "paused"
+            elif not fields["paused"] and current.sync_status == "paused":
+                fields["sync_status"] = "active"
         await self._store.update_source(source_id, **fields)
         return await self._store.get_source(source_id)
 

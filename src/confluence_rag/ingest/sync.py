@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from confluence_rag.confluence.models import IdListing
 from confluence_rag.errors import ConfluenceError, ConfluenceRagError, JobCancelled
 from confluence_rag.ingest.jobs import JobContext
+from confluence_rag.ingest.people import UserDirectory
 from confluence_rag.ingest.pipeline import CrawlPlan, PagePipeline, SpaceTarget
 from confluence_rag.ingest.progress import JobProgress
 from confluence_rag.settings import Settings
@@ -169,7 +170,9 @@ class SyncJob:
                 client=client,
                 store=self._store,
                 embedder=embedder,
-                prepare=self._crawl.preparer(source, embedder, client.api_base),
+                prepare=self._crawl.preparer(
+                    source, embedder, client.api_base, UserDirectory(client, note=progress.log)
+                ),
                 progress=progress,
                 batch_size=self._settings.embed_batch_size,
                 converter_workers=self._converter_workers,

@@ -50,6 +50,8 @@ MAX_LIMIT = 100
 MAX_QUERY_CHARS = 2000
 # Pages mode groups chunks: look at more candidates so `limit` distinct pages can be filled.
 PAGES_CANDIDATE_FACTOR = 3
+# Reads of candidates + rows tried before answering with what is left (pages rewritten meanwhile).
+REREAD_ATTEMPTS = 3
 
 
 class SearchService:
@@ -82,26 +84,22 @@ class SearchService:
             depth = min(depth * PAGES_CANDIDATE_FACTOR, 1000)
         depth = max(depth, limit)
 
-        keyword: list[tuple[int, float]] = []
-        semantic: list[tuple[int, float]] = []
-        if retriever == "keyword":
-            keyword = await self._store.keyword_candidates(query, filters, depth)
-        elif retriever == "semantic":
-            semantic = await self._semantic(query, filters, depth)
-        else:
-            keyword, semantic = await asyncio.gather(
-                self._store.keyword_candidates(query, filters, depth),
-                self._semantic(query, filters, depth),
+        # Candidates and their rows are two reads: a page rewritten in between (a sync) gets new
+        # chunk ids, so its old ids fetch nothing. Asking again then sees the new page whole,
+        # rather than leaving it out of this answer.
+        for _ in range(REREAD_ATTEMPTS):
+            keyword, semantic = await self._candidates(query, filters, depth, retriever)
+            fused = reciprocal_rank_fusion(
+                [keyword, semantic],
+                k=self._settings.rrf_k,
+                weights=[self._settings.keyword_weight, self._settings.semantic_weight],
             )
-
-        fused = reciprocal_rank_fusion(
-            [keyword, semantic],
-            k=self._settings.rrf_k,
-            weights=[self._settings.keyword_weight, self._settings.semantic_weight],
-        )
+            wanted = fused if mode == "pages" else fused[: limit * 2]
+            fetched = await self._store.fetch_chunks([f.id for f in wanted])
+            rows = {row.chunk_id: row for row in fetched}
+            if len(rows) == len(wanted):
+                break
         own_scores = dict(keyword if retriever == "keyword" else semantic)
-        wanted = fused if mode == "pages" else fused[: limit * 2]
-        rows = {row.chunk_id: row for row in await self._store.fetch_chunks([f.id for f in wanted])}
         terms = query_terms(query)
         ranked = _exact_first(query, [(f, rows[f.id]) for f in wanted if f.id in rows])
 
@@ -139,6 +137,20 @@ class SearchService:
             )
             for row in rows[:limit]
         ]
+
+    async def _candidates(
+        self, query: str, filters: SearchFilters, depth: int, retriever: Retriever
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """``(keyword, semantic)`` candidates; the retriever not asked for stays empty."""
+        if retriever == "keyword":
+            return await self._store.keyword_candidates(query, filters, depth), []
+        if retriever == "semantic":
+            return [], await self._semantic(query, filters, depth)
+        keyword, semantic = await asyncio.gather(
+            self._store.keyword_candidates(query, filters, depth),
+            self._semantic(query, filters, depth),
+        )
+        return keyword, semantic
 
     async def _semantic(
         self, query: str, filters: SearchFilters, depth: int
