@@ -32,10 +32,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from confluence_rag.errors import (
@@ -46,16 +45,23 @@ from confluence_rag.errors import (
     JobNotFound,
     SourceNotFound,
 )
+from confluence_rag.ingest.job_records import (
+    TERMINAL,
+    new_job_record,
+    scrub,
+    worker_identity,
+)
+from confluence_rag.ingest.job_records import aware as _aware
+from confluence_rag.ingest.job_records import log_line as _line
+from confluence_rag.ingest.job_records import now as _now
+from confluence_rag.ingest.job_records import summary as _summary
 from confluence_rag.ingest.progress import JobProgress
 from confluence_rag.settings import Settings
 from confluence_rag.store.base import JobRecord, Store
 
 logger = logging.getLogger(__name__)
 
-ACTIVE = ("queued", "running")
-TERMINAL = ("completed", "failed", "cancelled")
 FLUSH_SECONDS = 0.5
-ERROR_CHARS = 2000
 # What ``_execute`` ends with when the job turned out not to be ours any more.
 LOST = "lost"
 
@@ -124,7 +130,7 @@ class JobRunner:
         self._dispatcher: asyncio.Task[None] | None = None
         self._started = False
         self._stopping = False
-        self.worker_id = f"{_hostname()}:{_pid()}:{uuid.uuid4().hex[:6]}"
+        self.worker_id = worker_identity()
 
     def register(self, kind: str, handler: JobHandler) -> None:
         """Add or replace the handler for a job kind (e.g. ``sync`` by ``ingest/sync.py``)."""
@@ -303,10 +309,19 @@ class JobRunner:
         while not self._stopping:
             slot = _Slot(self._slots)
             await slot.acquire()
+            claim = asyncio.ensure_future(
+                self._store.claim_next_job(self.worker_id, self.kinds, self.lease_seconds)
+            )
             try:
-                job = await self._store.claim_next_job(
-                    self.worker_id, self.kinds, self.lease_seconds
-                )
+                job = await asyncio.shield(claim)
+            except asyncio.CancelledError:
+                # stop() arrived mid-claim: a job the database already handed us would sit
+                # leased to a runner that never runs it until the lease lapsed. Give it back.
+                slot.release()
+                claimed = await asyncio.gather(claim, return_exceptions=True)
+                if isinstance(claimed[0], JobRecord):
+                    await self._requeue(claimed[0])
+                raise
             except BaseException:
                 slot.release()
                 raise
@@ -314,6 +329,13 @@ class JobRunner:
                 slot.release()
                 return
             self._start_task(job.id, self._run_claimed(job, slot))
+
+    async def _requeue(self, job: JobRecord) -> None:
+        """Hand back a job claimed but not started (its checkpoint is untouched)."""
+        await self._store.update_job(
+            job.id, status="queued", lease_owner=None, lease_expires_at=None
+        )
+        logger.info("job %s handed back to the queue unstarted", job.id)
 
     async def _sweep_cancelled(self) -> None:
         """End jobs whose cancel was asked while nobody ran them (their runner died): the
@@ -368,16 +390,15 @@ class JobRunner:
         assert self._slots is not None
         slot = _Slot(self._slots)
         await slot.acquire()
+        job = None
         try:
-            if self._stopping:
-                return
-            job = await self._store.claim_job(job_id, self.worker_id, self.lease_seconds)
-            if job is None:
-                return  # finished, cancelled, or another runner has it
-        except BaseException:
-            slot.release()
-            raise
-        await self._run_claimed(job, slot)
+            if not self._stopping:
+                job = await self._store.claim_job(job_id, self.worker_id, self.lease_seconds)
+        finally:
+            if job is None:  # finished, cancelled, another runner has it, or stopping
+                slot.release()
+        if job is not None:
+            await self._run_claimed(job, slot)
 
     async def _run_claimed(self, job: JobRecord, slot: _Slot) -> None:
         """Run a job this runner holds the lease of; ``slot`` is released when it ends."""
@@ -592,64 +613,3 @@ class JobRunner:
         """Make the dispatcher look for work now (a slot came free, or jobs were queued by
         this process) instead of at its next scan."""
         self._wake.set()
-
-
-def new_job_record(source_id: str, kind: str) -> JobRecord:
-    now = _now()
-    return JobRecord(
-        id=str(uuid.uuid4()),
-        source_id=source_id,
-        kind=kind,
-        status="queued",
-        stage="queued",
-        percent=0.0,
-        counters={},
-        log=[_line(f"{kind} queued")],
-        error=None,
-        checkpoint={},
-        cancel_requested=False,
-        created_at=now,
-        started_at=None,
-        finished_at=None,
-        heartbeat_at=None,
-    )
-
-
-def scrub(message: str, secrets: list[str]) -> str:
-    """Remove known secret values from a message before it is stored or shown."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            message = message.replace(secret, "***")
-    return message[:ERROR_CHARS]
-
-
-def _summary(counters: Mapping[str, int]) -> str:
-    names = ("pages_added", "pages_updated", "pages_unchanged", "pages_skipped", "pages_failed")
-    parts = [f"{name.removeprefix('pages_')} {counters.get(name, 0)}" for name in names]
-    parts.append(f"chunks embedded {counters.get('chunks_embedded', 0)}")
-    parts.append(f"reused {counters.get('chunks_reused', 0)}")
-    return ", ".join(parts)
-
-
-def _line(message: str) -> str:
-    return f"{_now().strftime('%H:%M:%S')} {message}"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _hostname() -> str:
-    import socket
-
-    return socket.gethostname()
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
