@@ -64,7 +64,7 @@ class PageStore(Protocol):
     """What the pipeline needs from the store."""
 
     async def embeddings_for_hashes(
-        self, source_id: str, hashes: Sequence[str]
+        self, source_id: str | None, hashes: Sequence[str]
     ) -> Mapping[str, np.ndarray]: ...
 
     async def write_page(
