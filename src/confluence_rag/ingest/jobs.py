@@ -44,6 +44,7 @@ from confluence_rag.errors import (
     JobCancelled,
     JobNotFound,
     SourceNotFound,
+    StoreError,
 )
 from confluence_rag.ingest.job_records import (
     TERMINAL,
@@ -122,6 +123,9 @@ class JobRunner:
         self._handlers: dict[str, JobHandler] = dict(handlers or {})
         self._slots: asyncio.Semaphore | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Jobs whose task here died unable to record its end (e.g. the disk is full): waiting
+        # for the store to say "finished" would never end, so watchers get the error instead.
+        self._unrecorded: dict[str, ConfluenceRagError] = {}
         self._work: dict[str, asyncio.Task[None]] = {}
         self._contexts: dict[str, JobContext] = {}
         self._submit_lock = asyncio.Lock()
@@ -245,6 +249,8 @@ class JobRunner:
                 yield job
             if job.status in TERMINAL:
                 return
+            if job_id in self._unrecorded:
+                raise self._unrecorded[job_id]
             try:
                 async with asyncio.timeout(poll_seconds):
                     await changed.wait()
@@ -362,18 +368,27 @@ class JobRunner:
             self._start_task(job_id, self._claim_and_run(job_id))
 
     def _start_task(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
+        self._unrecorded.pop(job_id, None)
         task = asyncio.create_task(work, name=f"job-{job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
-        for job_id, known in list(self._tasks.items()):
-            if known is task:
-                del self._tasks[job_id]
+        job_ids = [job_id for job_id, known in self._tasks.items() if known is task]
+        for job_id in job_ids:
+            del self._tasks[job_id]
         if not task.cancelled() and (exc := task.exception()) is not None:
             # Only bookkeeping can fail here (the store went away while finishing a job): the
             # job keeps its lease until it lapses, then a runner takes it over.
             logger.error("job task %s failed: %s", task.get_name(), exc)
+            error = (
+                exc
+                if isinstance(exc, ConfluenceRagError)
+                else StoreError(f"the job's end could not be recorded: {exc}")
+            )
+            for job_id in job_ids:
+                self._unrecorded[job_id] = error
+            self._notify()
 
     async def _top_job(self, job: JobRecord) -> JobRecord:
         """The job a person asked for: a split crawl's parent rather than one of its spaces."""
@@ -558,10 +573,11 @@ class JobRunner:
     ) -> None:
         try:
             if status == "completed":
+                source = await self._store.get_source(job.source_id)
                 await self._store.update_source(
                     job.source_id,
                     last_sync_at=attempt_started,
-                    sync_status="active",
+                    sync_status="paused" if source.paused else "active",
                     sync_error=None,
                 )
             elif status == "failed":
