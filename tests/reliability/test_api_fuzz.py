@@ -26,9 +26,9 @@ from schemathesis.generation.case import Case
 from schemathesis.schemas import APIOperation, BaseSchema
 
 from confluence_rag.api.app import create_app
-from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, EmulatorConfig, EmulatorServer
+from confluence_rag.emulator import EmulatorConfig, EmulatorServer
 from confluence_rag.settings import Settings
-from tests.api.conftest import ApiServer
+from tests.api.conftest import ApiServer, source_body
 from tests.ingest.fake_embeddings import FakeEmbeddingServer
 
 EXAMPLES = 40
@@ -55,13 +55,7 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             with httpx.Client(base_url=server.url, timeout=30) as client:
                 added = client.post(
                     "/api/confluence/sources",
-                    json={
-                        "confluence_url": emulator.site_url,
-                        "flavour": "cloud",
-                        "user_email": DEMO_EMAIL,
-                        "api_token": DEMO_API_TOKEN,
-                        "space_key": "DEMO",
-                    },
+                    json=source_body(emulator),
                 )
                 assert added.status_code == 201, added.text
                 deadline = time.monotonic() + 60

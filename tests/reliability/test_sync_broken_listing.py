@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from confluence_rag.api.app import create_app
-from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, FaultRule
+from confluence_rag.emulator import FaultRule
 from confluence_rag.emulator.config import LimitCaps
 from confluence_rag.settings import Settings
-from tests.api.conftest import ApiServer
+from tests.api.conftest import ApiServer, source_body
 from tests.ingest.fake_embeddings import FakeEmbeddingServer
 from tests.plugins.emulator import EmulatorFactory
 from tests.reliability.crawl_audit import audit_sqlite
@@ -77,13 +77,7 @@ def test_a_sync_whose_listing_breaks_half_way_deletes_nothing(
     )
     added = client.post(
         "/api/confluence/sources",
-        json={
-            "confluence_url": server.site_url,
-            "flavour": "cloud",
-            "user_email": DEMO_EMAIL,
-            "api_token": DEMO_API_TOKEN,
-            "space_key": "DEMO",
-        },
+        json=source_body(server),
     )
     assert added.status_code == 201, added.text
     source_id = added.json()["source_id"]

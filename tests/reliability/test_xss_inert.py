@@ -22,9 +22,9 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
 from confluence_rag.api.app import create_app
-from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, EmulatorConfig, EmulatorServer
+from confluence_rag.emulator import EmulatorConfig, EmulatorServer
 from confluence_rag.settings import Settings
-from tests.api.conftest import ApiServer
+from tests.api.conftest import ApiServer, source_body
 from tests.ingest.fake_embeddings import FakeEmbeddingServer
 from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -122,13 +122,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         try:
             added = api.post(
                 "/api/confluence/sources",
-                json={
-                    "confluence_url": emulator.site_url,
-                    "flavour": "cloud",
-                    "user_email": DEMO_EMAIL,
-                    "api_token": DEMO_API_TOKEN,
-                    "space_key": "DEMO",
-                },
+                json=source_body(emulator),
             )
             assert added.status_code == 201, added.text
             source_id = added.json()["source_id"]
