@@ -31,12 +31,14 @@ from confluence_rag.confluence.models import Attachment, IdListing, Page, PageRe
 from confluence_rag.confluence.paging import LimitGovernor, int_param, next_page_url, with_params
 from confluence_rag.confluence.parse import (
     ListingPage,
+    not_an_api,
     parse_attachment,
     parse_listing,
     parse_page,
     parse_page_ref,
     parse_space,
     resolve_link,
+    server_message,
 )
 from confluence_rag.confluence.retry import (
     RetryPolicy,
@@ -177,7 +179,7 @@ class ConfluenceClient:
                 details={"space_key": key, "site": self.api_base},
             )
         if status == 404:
-            if _not_an_api(reply.response):
+            if not_an_api(reply.response):
                 raise self._no_api_here(reply)
             raise SpaceNotFound(
                 f"There is no space with key {key} at {self.api_base} that {self.auth.identity} "
@@ -524,16 +526,16 @@ class ConfluenceClient:
         if status == 400 and query is not None:
             return InvalidCQL(
                 f"Confluence at {self.api_base} refused the query {query!r}: "
-                f"{_server_message(reply.response)}",
+                f"{server_message(reply.response)}",
                 details={"cql": query},
             )
         if status == 403:
             return SpaceAccessDenied(
                 f"{self.auth.identity} may not search {self.api_base}: "
-                f"{_server_message(reply.response)}",
+                f"{server_message(reply.response)}",
                 details={"site": self.api_base},
             )
-        if status == 404 and _not_an_api(reply.response):
+        if status == 404 and not_an_api(reply.response):
             return self._no_api_here(reply)
         return self._unexpected(reply, "listing content")
 
@@ -557,7 +559,7 @@ class ConfluenceClient:
             )
         return UnexpectedResponse(
             f"Confluence at {self.api_base} answered {status} while {doing}: "
-            f"{_server_message(reply.response)}",
+            f"{server_message(reply.response)}",
             details={"site": self.api_base, "status": status},
         )
 
@@ -581,29 +583,3 @@ def _too_large(attachment: Attachment, cap: int) -> AttachmentTooLarge:
         f"{cap:,}-byte cap (max_attachment_bytes); it was skipped.",
         details={"attachment_id": attachment.id, "max_bytes": cap},
     )
-
-
-def _is_json(response: httpx.Response) -> bool:
-    return "json" in response.headers.get("Content-Type", "").lower()
-
-
-def _not_an_api(response: httpx.Response) -> bool:
-    """A 404 that comes from no REST resource at all (a web server's HTML page, or Jersey's
-    "null for uri" when the path misses every resource) rather than from Confluence saying
-    "no such space": the URL or context path is wrong."""
-    return not _is_json(response) or _server_message(response).startswith("null for uri")
-
-
-def _server_message(response: httpx.Response) -> str:
-    """The ``message`` of a Confluence error body, else the start of the body, else the status."""
-    text = ""
-    if _is_json(response):
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, Mapping):
-            text = str(body.get("message") or "")
-    if not text:
-        text = response.text.strip()[:200] if response.text else ""
-    return text[:300] or f"HTTP {response.status_code}"

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
+import httpx
+
 from confluence_rag.confluence.models import Ancestor, Attachment, Page, PageRef, PageType, Space
 from confluence_rag.errors import UnexpectedResponse
 
@@ -227,6 +229,32 @@ def parse_user_name(item: JSON) -> str | None:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _is_json(response: httpx.Response) -> bool:
+    return "json" in response.headers.get("Content-Type", "").lower()
+
+
+def not_an_api(response: httpx.Response) -> bool:
+    """A 404 that comes from no REST resource at all (a web server's HTML page, or Jersey's
+    "null for uri" when the path misses every resource) rather than from Confluence saying
+    "no such space": the URL or context path is wrong."""
+    return not _is_json(response) or server_message(response).startswith("null for uri")
+
+
+def server_message(response: httpx.Response) -> str:
+    """The ``message`` of a Confluence error body, else the start of the body, else the status."""
+    text = ""
+    if _is_json(response):
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, Mapping):
+            text = str(body.get("message") or "")
+    if not text:
+        text = response.text.strip()[:200] if response.text else ""
+    return text[:300] or f"HTTP {response.status_code}"
 
 
 def _mapping(value: object) -> JSON:
