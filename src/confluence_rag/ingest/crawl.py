@@ -23,7 +23,7 @@ from confluence_rag.content.models import Document
 from confluence_rag.content.storage import ConversionContext
 from confluence_rag.index.chunking import chunk_document
 from confluence_rag.index.models import Chunk
-from confluence_rag.ingest.jobs import JobContext
+from confluence_rag.ingest.job_context import JobContext
 from confluence_rag.ingest.people import UserDirectory
 from confluence_rag.ingest.pipeline import CrawlPlan, PagePipeline, SpaceTarget
 from confluence_rag.settings import Settings

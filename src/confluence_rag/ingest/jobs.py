@@ -32,8 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +45,7 @@ from confluence_rag.errors import (
     SourceNotFound,
     StoreError,
 )
+from confluence_rag.ingest.job_context import JobContext, JobHandler
 from confluence_rag.ingest.job_records import (
     TERMINAL,
     new_job_record,
@@ -65,30 +65,6 @@ logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.5
 # What ``_execute`` ends with when the job turned out not to be ours any more.
 LOST = "lost"
-
-
-@dataclass(slots=True)
-class JobContext:
-    """What a job handler gets: its record, progress to fill, and a checkpoint to keep."""
-
-    job: JobRecord
-    attempt: int
-    progress: JobProgress
-    checkpoint: dict[str, Any]
-    cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
-    # Secrets the handler knows (tokens): scrubbed from any error message persisted.
-    secrets: list[str] = field(default_factory=list)
-    # A per-space child job covers only these spaces of its source (None: all of them).
-    spaces: tuple[str, ...] | None = None
-    # Set when the lease was lost (another runner owns the job now): nothing more is written.
-    lost: bool = False
-
-    def raise_if_cancelled(self) -> None:
-        if self.cancel_event.is_set():
-            raise JobCancelled("the job was cancelled")
-
-
-JobHandler = Callable[[JobContext], Coroutine[Any, Any, None]]
 
 
 class _Slot:

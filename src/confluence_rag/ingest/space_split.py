@@ -31,7 +31,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from confluence_rag.errors import ConfluenceRagError, JobCancelled, JobNotFound
-from confluence_rag.ingest.jobs import FLUSH_SECONDS, TERMINAL, JobContext, new_job_record
+from confluence_rag.ingest.job_context import JobContext
+from confluence_rag.ingest.jobs import FLUSH_SECONDS, TERMINAL, new_job_record
 from confluence_rag.ingest.progress import COUNTER_NAMES, JobProgress
 from confluence_rag.settings import Settings
 from confluence_rag.store.base import JobRecord, Store

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from confluence_rag.confluence.models import IdListing
 from confluence_rag.errors import ConfluenceError, ConfluenceRagError, JobCancelled
-from confluence_rag.ingest.jobs import JobContext
+from confluence_rag.ingest.job_context import JobContext
 from confluence_rag.ingest.people import UserDirectory
 from confluence_rag.ingest.pipeline import CrawlPlan, PagePipeline, SpaceTarget
 from confluence_rag.ingest.progress import JobProgress
