@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 
 class CrawlJob:
-    """Job handler for ``kind="crawl"`` (and, until sync.py lands, ``"sync"``)."""
+    """Job handler for ``kind="crawl"``: the whole source (or, for a split crawl, one space)."""
 
     def __init__(
         self,
