@@ -7,6 +7,9 @@ work again at every nesting level. So ``process_tag`` dispatches ``ac:``/``ri:``
 few HTML ones that need the raw subtree) to handlers *before* any child is touched; handlers
 choose exactly which parts of the element to convert. Plain HTML goes through markdownify's
 ``convert_*`` methods, with the whitespace rules extended to Confluence's block elements.
+
+The tree walked is ``tree.Element`` (built from lxml's parser), not BeautifulSoup's: the same
+interface, several times cheaper to build.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from bs4 import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
 from markdownify import ATX, MarkdownConverter
 
 from confluence_rag.content.context import ConversionContext
+from confluence_rag.content.tree import Element, Text
 from confluence_rag.content.xhtml import escape_markup, safe_url
 
 ParentTags = frozenset[str]
-Handler = Callable[["StorageConverter", Tag, ParentTags], str]
+Handler = Callable[["StorageConverter", Element, ParentTags], str]
 
 _HTML_BLOCKS = frozenset(
     "p div blockquote article section aside header footer nav main figure figcaption ol ul li "
@@ -35,9 +38,8 @@ _AC_BLOCKS = frozenset(
 # HTML elements with a markdownify (or our) convert_<tag> rule.
 _CONVERTED_HTML = frozenset(
     "a b strong i em s del strike code kbd samp blockquote br div article section p ul ol li "
-    "dl dt dd hr img video q sub sup caption figcaption td th tr [document]".split()
+    "dl dt dd hr img q sub sup caption figcaption td th tr [document]".split()
 )
-_NOT_TEXT = (Comment, Declaration, Doctype, ProcessingInstruction)
 _ALL_WHITESPACE = re.compile(r"[\t\n\r\f\v \xa0]+")
 _HEADING_TAG = re.compile(r"^h(\d)$")
 _FN_NAME_CHARS = re.compile(r"[^a-z0-9_]")
@@ -46,7 +48,7 @@ _LINE_BREAK = re.compile(r"[ \t]*\n\s*")
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 
 
-def macro_name(el: Tag) -> str:
+def macro_name(el: Element) -> str:
     """A macro's name; atlaskit-era storage sometimes writes ``name`` without the prefix."""
     name = el.get("ac:name") or el.get("name") or ""
     return str(name).strip().lower()
@@ -59,7 +61,7 @@ def is_block(el: object) -> bool:
     nothing) or a block, and trimming around one that renders nothing would glue words
     together. ``join_blocks`` removes the spaces that end up at line edges instead.
     """
-    if not isinstance(el, Tag):
+    if not isinstance(el, Element):
         return False
     name = el.name
     if name in _HTML_BLOCKS or name in _AC_BLOCKS:
@@ -71,7 +73,7 @@ def is_block(el: object) -> bool:
 
 
 def _is_break(el: object) -> bool:
-    return isinstance(el, Tag) and el.name == "br"
+    return isinstance(el, Element) and el.name == "br"
 
 
 class StorageConverter(MarkdownConverter):
@@ -89,11 +91,11 @@ class StorageConverter(MarkdownConverter):
         self.ctx = ctx
         self.handlers = handlers
         self._ol_positions: dict[int, int] = {}
-        self._convert_fns: dict[str, Callable[[Tag, str, ParentTags], str] | None] = {}
+        self._convert_fns: dict[str, Callable[[Element, str, ParentTags], str] | None] = {}
 
     # --- traversal -----------------------------------------------------------------------
 
-    def process_tag(self, node: Tag, parent_tags: Iterable[str] | None = None) -> str:
+    def process_tag(self, node: Element, parent_tags: Iterable[str] | None = None) -> str:
         tags: ParentTags = frozenset(parent_tags or ())
         name = node.name
         handler = self.handlers.get(name)
@@ -116,16 +118,16 @@ class StorageConverter(MarkdownConverter):
             return text
         return str(convert_fn(node, text, tags))
 
-    def _convert_fn(self, name: str) -> Callable[[Tag, str, ParentTags], str] | None:
+    def _convert_fn(self, name: str) -> Callable[[Element, str, ParentTags], str] | None:
         """markdownify's ``convert_<tag>`` method for an HTML tag (cached per converter)."""
         if name in self._convert_fns:
             return self._convert_fns[name]
-        found: Callable[[Tag, str, ParentTags], str] | None
+        found: Callable[[Element, str, ParentTags], str] | None
         heading = _HEADING_TAG.match(name)
         if heading:
             level = int(heading.group(1))
 
-            def found(el: Tag, text: str, tags: ParentTags) -> str:
+            def found(el: Element, text: str, tags: ParentTags) -> str:
                 return self.convert_hN(level, el, text, tags)
 
         elif name in _CONVERTED_HTML:
@@ -137,25 +139,21 @@ class StorageConverter(MarkdownConverter):
         self._convert_fns[name] = found
         return found
 
-    def convert_children(self, node: Tag, parent_tags: ParentTags) -> str:
+    def convert_children(self, node: Element, parent_tags: ParentTags) -> str:
         """The Markdown of ``node``'s children, joined with block spacing collapsed to 2."""
         parts: list[str] = []
         for child in node.contents:
-            if isinstance(child, NavigableString):
-                if isinstance(child, _NOT_TEXT):
-                    continue
+            if isinstance(child, Text):
                 part = self.process_text(child, parent_tags)
-            elif isinstance(child, Tag):
-                part = self.process_tag(child, parent_tags)
             else:
-                continue
+                part = self.process_tag(child, parent_tags)
             if part:
                 parts.append(part)
         if "pre" in parent_tags:
             return "".join(parts)
         return join_blocks(parts)
 
-    def process_text(self, el: NavigableString, parent_tags: Iterable[str] | None = None) -> str:
+    def process_text(self, el: Text, parent_tags: Iterable[str] | None = None) -> str:
         tags = parent_tags or frozenset()
         text = str(el)
         if "pre" in tags:
@@ -174,18 +172,18 @@ class StorageConverter(MarkdownConverter):
 
     # --- helpers for handlers --------------------------------------------------------------
 
-    def inline_text(self, node: Tag, parent_tags: ParentTags) -> str:
+    def inline_text(self, node: Element, parent_tags: ParentTags) -> str:
         """``node``'s content as one line of inline Markdown (for link texts, titles, cells)."""
         text = self.convert_children(node, parent_tags | {"_inline"})
         return " ".join(text.split())
 
     # --- HTML elements whose markdownify rules do not fit ------------------------------------
 
-    def convert_br(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+    def convert_br(self, el: Element, text: str, parent_tags: ParentTags) -> str:
         # A plain newline: readable as text, and chunkers see the line structure.
         return " " if "_inline" in parent_tags else "\n"
 
-    def convert_a(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+    def convert_a(self, el: Element, text: str, parent_tags: ParentTags) -> str:
         href = str(el.get("href") or "").strip()
         label = text.strip()
         if "_noformat" in parent_tags or not href or href.startswith(("#", "javascript:")):
@@ -197,14 +195,14 @@ class StorageConverter(MarkdownConverter):
         trail = " " if text[-1:].isspace() else ""
         return f"{lead}[{label}]({href}){trail}"
 
-    def convert_img(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+    def convert_img(self, el: Element, text: str, parent_tags: ParentTags) -> str:
         alt = " ".join(str(el.get("alt") or el.get("title") or "").split())
         src = str(el.get("src") or "").strip()
         if not src or src.startswith("data:"):
             return escape_markup(alt)
         return f"![{escape_markup(alt)}]({safe_url(src)})"
 
-    def convert_code(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+    def convert_code(self, el: Element, text: str, parent_tags: ParentTags) -> str:
         # A code span cannot hold a line break (a blank line would end it): fold to spaces.
         if "_noformat" in parent_tags:
             return text
@@ -219,7 +217,7 @@ class StorageConverter(MarkdownConverter):
         pad = " " if longest else ""
         return f"{lead}{ticks}{pad}{text}{pad}{ticks}{trail}"
 
-    def convert_li(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+    def convert_li(self, el: Element, text: str, parent_tags: ParentTags) -> str:
         text = (text or "").strip()
         parent = el.parent
         if parent is not None and parent.name == "ol":
@@ -230,7 +228,7 @@ class StorageConverter(MarkdownConverter):
             return bullet.rstrip() + "\n"
         return bullet + indent(text, " " * len(bullet)).lstrip(" ") + "\n"
 
-    def _ol_number(self, item: Tag, ordered: Tag) -> int:
+    def _ol_number(self, item: Element, ordered: Element) -> int:
         # Numbering each item by counting its previous siblings is quadratic on long lists;
         # number all items of a list once instead.
         key = id(item)
@@ -238,12 +236,12 @@ class StorageConverter(MarkdownConverter):
             start_attr = str(ordered.get("start") or "1").strip()
             number = int(start_attr) if start_attr.isdigit() else 1
             for child in ordered.contents:
-                if isinstance(child, Tag) and child.name == "li":
+                if isinstance(child, Element) and child.name == "li":
                     self._ol_positions[id(child)] = number
                     number += 1
         return self._ol_positions.get(key, 1)
 
-    def convert_list(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+    def convert_list(self, el: Element, text: str, parent_tags: ParentTags) -> str:
         text = text.strip("\n")
         if not text.strip():
             return ""
@@ -256,13 +254,13 @@ class StorageConverter(MarkdownConverter):
     convert_ul = convert_list
     convert_ol = convert_list
 
-    def convert_hN(self, n: int, el: Tag, text: str, parent_tags: ParentTags) -> str:
+    def convert_hN(self, n: int, el: Element, text: str, parent_tags: ParentTags) -> str:
         text = " ".join(text.split())
         if "_inline" in parent_tags or not text:
             return f" {text} " if text else ""
         return f"\n\n{'#' * max(1, min(6, n))} {text}\n\n"
 
-    def convert_p(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+    def convert_p(self, el: Element, text: str, parent_tags: ParentTags) -> str:
         text = text.strip()
         if not text:
             return ""
@@ -270,7 +268,7 @@ class StorageConverter(MarkdownConverter):
             return f" {text} "
         return f"\n\n{text}\n\n"
 
-    def convert_blockquote(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+    def convert_blockquote(self, el: Element, text: str, parent_tags: ParentTags) -> str:
         text = text.strip()
         if not text:
             return ""
@@ -279,20 +277,22 @@ class StorageConverter(MarkdownConverter):
         return "\n\n" + quote_lines(text) + "\n\n"
 
     # Rows and cells outside a <table> (malformed markup): keep their text, no pipes.
-    def convert_td(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+    def convert_td(self, el: Element, text: str, parent_tags: ParentTags) -> str:
         return f" {text.strip()} "
 
     convert_th = convert_td
 
-    def convert_tr(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+    def convert_tr(self, el: Element, text: str, parent_tags: ParentTags) -> str:
         return f"\n\n{text.strip()}\n\n"
 
-    def convert__document_(self, el: Tag, text: str, parent_tags: ParentTags) -> str:
+    def convert__document_(self, el: Element, text: str, parent_tags: ParentTags) -> str:
         return text
 
 
 def join_blocks(parts: list[str]) -> str:
     """Concatenate converted siblings; newlines meeting at a boundary collapse to at most 2."""
+    if len(parts) == 1 and parts[0][0] not in "\n " and parts[0][-1] != "\n":
+        return parts[0]  # the usual case (one text or inline element), and nothing to collapse
     out: list[str] = []
     pending = 0  # newlines owed from the end of the previous part
     started = False

@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from bs4 import Tag
-
 from confluence_rag.content.code_blocks import render_fenced
 from confluence_rag.content.converter import indent, quote_lines
 from confluence_rag.content.languages import known_language
 from confluence_rag.content.macros import ADMONITION_LABELS, inline_code, inline_context
+from confluence_rag.content.tree import Element
 from confluence_rag.content.xhtml import escape_markup
 
 if TYPE_CHECKING:
@@ -49,16 +48,16 @@ _LANGUAGE_CLASS = re.compile(r"(?:^|\s)(?:language|lang)-([A-Za-z0-9_+#.-]+)")
 _BRUSH = re.compile(r"brush:\s*([A-Za-z0-9_+#.-]+)")
 
 
-def _attr(el: Tag, name: str) -> str:
+def _attr(el: Element, name: str) -> str:
     return " ".join(str(el.get(name) or "").split())
 
 
-def drop(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
+def drop(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:
     """Parameters, editor placeholders, task ids: configuration, not content."""
     return ""
 
 
-def emoticon(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
+def emoticon(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:
     fallback = _attr(el, "ac:emoji-fallback")
     if fallback:
         return escape_markup(fallback)
@@ -71,27 +70,27 @@ def emoticon(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
     return f":{escape_markup(name)}:" if name else ""
 
 
-def hipchat_emoticon(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
+def hipchat_emoticon(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:
     shortcut = _attr(el, "ac:shortcut")
     return f":{escape_markup(shortcut)}:" if shortcut else ""
 
 
-def time(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
+def time(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:
     """``<time datetime="2024-01-01"/>`` -> the date (the element is usually empty)."""
     when = _attr(el, "datetime")
     return escape_markup(when) if when else conv.convert_children(el, parent_tags)
 
 
-def task_list(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
+def task_list(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:
     """``ac:task-list`` -> ``- [ ]`` / ``- [x]`` items; nested lists are indented."""
     items: list[str] = []
     for task in el.contents:
-        if not (isinstance(task, Tag) and task.name == "ac:task"):
+        if not (isinstance(task, Element) and task.name == "ac:task"):
             continue
         done = False
         text = ""
         for part in task.contents:
-            if not isinstance(part, Tag):
+            if not isinstance(part, Element):
                 continue
             if part.name == "ac:task-status":
                 done = part.get_text().strip().lower() == "complete"
@@ -109,7 +108,7 @@ def task_list(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
     return "\n\n" + text + "\n\n"
 
 
-def preformatted(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
+def preformatted(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:
     """HTML ``<pre>`` -> a fenced block; a highlighter class names the language."""
     for br in el.find_all("br"):
         br.replace_with("\n")  # rendered (view) HTML breaks lines with <br> inside <pre>
@@ -119,27 +118,27 @@ def preformatted(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> st
     classes = " ".join(str(c) for c in (el.get("class") or []))
     params = _attr(el, "data-syntaxhighlighter-params")
     code_child = el.find("code")
-    if isinstance(code_child, Tag):
+    if isinstance(code_child, Element):
         classes += " " + " ".join(str(c) for c in (code_child.get("class") or []))
     found = _LANGUAGE_CLASS.search(classes) or _BRUSH.search(params)
     language = known_language(found.group(1)) if found else ""
     return render_fenced(text, language) if text.strip() else ""
 
 
-def adf_extension(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
+def adf_extension(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:
     """New-editor content (``ac:adf-extension``): its ADF node if understood, else the fallback."""
-    node = next((c for c in el.contents if isinstance(c, Tag) and c.name == "ac:adf-node"), None)
+    node = el.find("ac:adf-node", recursive=False)
     if node is not None:
         return adf_node(conv, node, parent_tags)
     return conv.convert_children(el, parent_tags)
 
 
-def adf_node(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
+def adf_node(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:
     kind = _attr(el, "type").lower()
     attributes = {
         _attr(c, "key"): c.get_text().strip()
         for c in el.contents
-        if isinstance(c, Tag) and c.name == "ac:adf-attribute"
+        if isinstance(c, Element) and c.name == "ac:adf-attribute"
     }
     content = conv.convert_children(el, parent_tags).strip()
     if kind == "panel":

@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from bs4 import Tag
-
 from confluence_rag.content.context import ConversionContext
+from confluence_rag.content.tree import Element
 from confluence_rag.content.xhtml import escape_markup, safe_url
 
 if TYPE_CHECKING:
@@ -26,13 +25,13 @@ _BLOCK_PARENTS = frozenset(
 )
 
 
-def _attr(el: Tag, name: str) -> str:
+def _attr(el: Element, name: str) -> str:
     return " ".join(str(el.get(name) or "").split())
 
 
-def _resource(el: Tag) -> Tag | None:
+def _resource(el: Element) -> Element | None:
     for child in el.contents:
-        if isinstance(child, Tag) and child.name.startswith("ri:"):
+        if isinstance(child, Element) and child.name.startswith("ri:"):
             return child
     return None
 
@@ -43,7 +42,7 @@ def link_text(text: str) -> str:
     return escape_markup(text.replace("[", "\\[").replace("]", "\\]"))
 
 
-def resolve(ctx: ConversionContext, resource: Tag) -> tuple[str, str]:
+def resolve(ctx: ConversionContext, resource: Element) -> tuple[str, str]:
     """(text a reader sees, URL) for one ``ri:`` element; either may be empty."""
     kind = resource.name
     if kind in ("ri:page", "ri:content-entity"):
@@ -74,7 +73,7 @@ def resolve(ctx: ConversionContext, resource: Tag) -> tuple[str, str]:
     return "", ""
 
 
-def _attachment(ctx: ConversionContext, resource: Tag) -> tuple[str, str]:
+def _attachment(ctx: ConversionContext, resource: Element) -> tuple[str, str]:
     filename = _attr(resource, "ri:filename")
     if not filename:
         return "", ""
@@ -88,7 +87,7 @@ def _attachment(ctx: ConversionContext, resource: Tag) -> tuple[str, str]:
     return filename, owner_url
 
 
-def _user(ctx: ConversionContext, resource: Tag) -> tuple[str, str]:
+def _user(ctx: ConversionContext, resource: Element) -> tuple[str, str]:
     account_id = _attr(resource, "ri:account-id")
     user_key = _attr(resource, "ri:userkey")
     username = _attr(resource, "ri:username")
@@ -100,7 +99,7 @@ def _user(ctx: ConversionContext, resource: Tag) -> tuple[str, str]:
     return f"@{name}", url
 
 
-def link(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
+def link(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:
     """``ac:link`` -> ``[text](url)``; text from the link body, else from the target."""
     resource = _resource(el)
     default, url = resolve(conv.ctx, resource) if resource is not None else ("", "")
@@ -111,7 +110,7 @@ def link(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
         url = f"{url}#{quote(anchor)}" if url else ""
     label = ""
     for child in el.contents:
-        if not isinstance(child, Tag):
+        if not isinstance(child, Element):
             continue
         if child.name == "ac:link-body":
             label = conv.inline_text(child, parent_tags | {"a"})
@@ -127,7 +126,7 @@ def link(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
     return f"[{label}]({safe_url(url)})"
 
 
-def image(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
+def image(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:
     """``ac:image`` -> ``![alt](url)`` with the caption, if any, on the next line."""
     resource = _resource(el)
     url, name = "", ""
@@ -139,7 +138,7 @@ def image(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
         elif resource.name == "ri:url":
             url = _attr(resource, "ri:value")
     caption_tag = next(
-        (c for c in el.contents if isinstance(c, Tag) and c.name == "ac:caption"), None
+        (c for c in el.contents if isinstance(c, Element) and c.name == "ac:caption"), None
     )
     caption = conv.inline_text(caption_tag, parent_tags) if caption_tag is not None else ""
     alt = link_text(_attr(el, "ac:alt") or _attr(el, "ac:title") or caption or name)

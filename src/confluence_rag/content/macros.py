@@ -12,17 +12,16 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bs4 import Tag
-
 from confluence_rag.content.code_blocks import clean_code, render_fenced
 from confluence_rag.content.converter import macro_name, quote_lines
 from confluence_rag.content.languages import known_language, normalise_language
+from confluence_rag.content.tree import Element
 from confluence_rag.content.xhtml import escape_markup
 
 if TYPE_CHECKING:
     from confluence_rag.content.converter import ParentTags, StorageConverter
 
-MacroHandler = Callable[["StorageConverter", Tag, "ParentTags", str], str]
+MacroHandler = Callable[["StorageConverter", Element, "ParentTags", str], str]
 
 # Macros that generate navigation or listings from other content: they add nothing a search
 # index needs (the listed pages are indexed on their own) and leave no trace.
@@ -50,19 +49,19 @@ _JIRA_KEY = re.compile(r"^[A-Z][A-Z0-9_]+-\d+$")
 _BLOCK_START = re.compile(r"^(?:#{1,6}\s|[-*+]\s|\d{1,9}[.)]\s|>|\||```|~~~)")
 
 
-def parameter(el: Tag, name: str) -> str:
+def parameter(el: Element, name: str) -> str:
     """The text of the macro's own parameter ``name`` ("" if absent), whitespace collapsed."""
     for child in el.contents:
-        if isinstance(child, Tag) and child.name == "ac:parameter":
+        if isinstance(child, Element) and child.name == "ac:parameter":
             if str(child.get("ac:name") or child.get("name") or "").strip() == name:
                 return " ".join(child.get_text().split())
     return ""
 
 
-def body(el: Tag, kind: str) -> Tag | None:
+def body(el: Element, kind: str) -> Element | None:
     """The macro's own ``ac:rich-text-body`` or ``ac:plain-text-body``."""
     for child in el.contents:
-        if isinstance(child, Tag) and child.name == kind:
+        if isinstance(child, Element) and child.name == kind:
             return child
     return None
 
@@ -94,7 +93,7 @@ def inline_code(code: str) -> str:
     return f" {ticks}{pad}{text}{pad}{ticks} "
 
 
-def structured_macro(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -> str:
+def structured_macro(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:
     """Dispatch on the macro's name (``ac:structured-macro`` and legacy ``ac:macro``)."""
     name = macro_name(el)
     if name in DROPPED_MACROS:
@@ -105,7 +104,7 @@ def structured_macro(conv: StorageConverter, el: Tag, parent_tags: ParentTags) -
     return handler(conv, el, parent_tags, name)
 
 
-def code(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str) -> str:
+def code(conv: StorageConverter, el: Element, parent_tags: ParentTags, name: str) -> str:
     language = "" if name == "noformat" else normalise_language(parameter(el, "language"))
     title = escape_markup(parameter(el, "title"))
     plain = body(el, "ac:plain-text-body") or body(el, "ac:rich-text-body")
@@ -117,7 +116,7 @@ def code(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str) ->
     return render_fenced(text, language, title)
 
 
-def admonition(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str) -> str:
+def admonition(conv: StorageConverter, el: Element, parent_tags: ParentTags, name: str) -> str:
     """info/note/tip/warning/panel -> ``> **Note:** text`` (a titled one gets its own line)."""
     label = ADMONITION_LABELS.get(name, "")
     title = escape_markup(parameter(el, "title"))
@@ -140,7 +139,7 @@ def admonition(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: s
     return "\n\n" + quote_lines(text) + "\n\n"
 
 
-def expand(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str) -> str:
+def expand(conv: StorageConverter, el: Element, parent_tags: ParentTags, name: str) -> str:
     """The hidden-by-default body, shown: title as a bold line, then the content."""
     title = escape_markup(parameter(el, "title"))
     rich = body(el, "ac:rich-text-body")
@@ -151,18 +150,18 @@ def expand(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str) 
     return "\n\n" + "\n\n".join(parts) + "\n\n" if parts else ""
 
 
-def container(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str) -> str:
+def container(conv: StorageConverter, el: Element, parent_tags: ParentTags, name: str) -> str:
     rich = body(el, "ac:rich-text-body")
     if rich is None:
         return ""
     return "\n\n" + conv.convert_children(rich, parent_tags).strip() + "\n\n"
 
 
-def status(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str) -> str:
+def status(conv: StorageConverter, el: Element, parent_tags: ParentTags, name: str) -> str:
     return escape_markup(parameter(el, "title"))
 
 
-def jira(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str) -> str:
+def jira(conv: StorageConverter, el: Element, parent_tags: ParentTags, name: str) -> str:
     key = parameter(el, "key")
     if not key:
         default = parameter(el, "")
@@ -173,14 +172,14 @@ def jira(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str) ->
     return f"Jira issues: {escape_markup(jql)}" if jql else ""
 
 
-def include(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str) -> str:
+def include(conv: StorageConverter, el: Element, parent_tags: ParentTags, name: str) -> str:
     """include / excerpt-include -> "(includes page: Title)"; the page is indexed itself."""
     title = ""
     for child in el.contents:
-        if not (isinstance(child, Tag) and child.name == "ac:parameter"):
+        if not (isinstance(child, Element) and child.name == "ac:parameter"):
             continue
         target = child.find(["ri:page", "ri:blog-post", "ri:content-entity"])
-        if isinstance(target, Tag):
+        if isinstance(target, Element):
             title = str(target.get("ri:content-title") or "")
             content_id = str(target.get("ri:content-id") or "")
             if not title and content_id:
@@ -194,7 +193,7 @@ def include(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str)
     return f"\n\n(includes page: {escape_markup(title)})\n\n" if title else ""
 
 
-def unknown(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str) -> str:
+def unknown(conv: StorageConverter, el: Element, parent_tags: ParentTags, name: str) -> str:
     """Any other macro: its rich-text body; a plain-text body as code; parameters never."""
     rich = body(el, "ac:rich-text-body")
     if rich is not None:
@@ -212,7 +211,7 @@ def unknown(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str)
     return render_fenced(text, known_language(name))
 
 
-def math(conv: StorageConverter, el: Tag, parent_tags: ParentTags, name: str) -> str:
+def math(conv: StorageConverter, el: Element, parent_tags: ParentTags, name: str) -> str:
     """LaTeX math macros keep the formula (stored in a ``body`` parameter or a plain body)."""
     formula = parameter(el, "body")
     if not formula:

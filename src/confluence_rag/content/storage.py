@@ -61,9 +61,9 @@ def storage_to_markdown(xhtml: str | bytes | None, ctx: ConversionContext | None
         xhtml = xhtml.decode("utf-8", errors="replace")
     context = ctx or ConversionContext()
     try:
-        soup = parse(xhtml)
+        document = parse(xhtml)
         converter = StorageConverter(context, HANDLERS)
-        return tidy(converter.convert_soup(soup))
+        return tidy(converter.process_tag(document))
     except Exception as exc:  # noqa: BLE001 - the contract: degrade to text, never fail a page
         log.warning(
             "storage conversion failed (%s: %s); falling back to plain text",

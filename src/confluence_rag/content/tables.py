@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from bs4 import Tag
+from confluence_rag.content.tree import Element
 
 if TYPE_CHECKING:
     from confluence_rag.content.converter import ParentTags, StorageConverter
@@ -25,7 +25,7 @@ _HEADING = re.compile(r"^#{1,6}\s+")
 _SENTENCE_END = (".", "!", "?", ":", ";", ",")
 
 
-def render_table(conv: StorageConverter, table: Tag, parent_tags: ParentTags) -> str:
+def render_table(conv: StorageConverter, table: Element, parent_tags: ParentTags) -> str:
     """A pipe table, or a one-line flattening when the table sits inside a cell or heading."""
     nested = "td" in parent_tags or "_inline" in parent_tags
     cell_tags = parent_tags | {"td", "table"}
@@ -72,27 +72,27 @@ def _line(cells: list[str], width: int) -> str:
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in padded) + " |"
 
 
-def _rows(table: Tag) -> list[Tag]:
+def _rows(table: Element) -> list[Element]:
     """The table's own rows, in order (thead, tbody, tfoot or bare), never a nested table's."""
-    rows: list[Tag] = []
+    rows: list[Element] = []
     for child in table.contents:
-        if not isinstance(child, Tag):
+        if not isinstance(child, Element):
             continue
         if child.name == "tr":
             rows.append(child)
         elif child.name in ("thead", "tbody", "tfoot"):
-            rows.extend(c for c in child.contents if isinstance(c, Tag) and c.name == "tr")
+            rows.extend(c for c in child.contents if isinstance(c, Element) and c.name == "tr")
     if not rows:
         # Malformed markup (rows wrapped in something else): take rows whose table is this one.
         rows = [tr for tr in table.find_all("tr") if tr.find_parent("table") is table]
     return rows
 
 
-def _cells(row: Tag) -> list[Tag]:
-    return [c for c in row.contents if isinstance(c, Tag) and c.name in ("td", "th")]
+def _cells(row: Element) -> list[Element]:
+    return [c for c in row.contents if isinstance(c, Element) and c.name in ("td", "th")]
 
 
-def _span(cell: Tag, attribute: str) -> int:
+def _span(cell: Element, attribute: str) -> int:
     raw = str(cell.get(attribute) or "1").strip()
     return max(1, min(MAX_SPAN, int(raw))) if raw.isdigit() else 1
 

@@ -8,9 +8,10 @@ parsing strategy:
   is lifted out *before* parsing: each section becomes escaped text, which every parser reads
   back verbatim. Adjacent sections (Confluence splits ``]]>`` as ``]]]]><![CDATA[>``) simply
   concatenate.
-- ``html.parser`` (through BeautifulSoup) keeps ``ac:link`` as a tag name, honours ``<x/>`` on
-  unknown elements, knows every HTML entity (``&nbsp;``, which XML does not), and never drops
-  text after malformed markup. It is as fast here as BeautifulSoup's lxml-xml builder.
+- lxml's HTML parser (libxml2) keeps ``ac:link`` as a tag name, honours ``<x/>`` on unknown
+  elements, knows every HTML entity (``&nbsp;``, which XML does not), recovers from malformed
+  markup, and is ~30 times faster than ``html.parser``. It drops only what follows a closing
+  ``</html>``, so document-level end tags are removed first (``tree`` explains the rest).
 
 Deep nesting is capped after parsing (the converter recurses once per level), and a regex-only
 text extraction is the last resort when anything else fails.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import html
 import re
 
-from bs4 import BeautifulSoup, NavigableString, Tag
+from confluence_rag.content.tree import Element, parse_html
 
 # The converter uses ~3 Python frames per element level; this leaves ample head room below
 # the interpreter's recursion limit even when called from deep inside a server stack.
@@ -49,6 +50,7 @@ _ANY_TAG = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"[ \t\r\f\v\xa0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _MARKUP_START = re.compile(r"<(?=[A-Za-z/!?]|\Z)")
+_DOCUMENT_END = re.compile(r"</(?:html|body)\s*>", re.I)
 
 
 def escape_cdata(text: str) -> str:
@@ -71,34 +73,36 @@ def safe_url(url: str) -> str:
 
 
 def prepare(xhtml: str) -> str:
-    """Make the string safe for html.parser: no control characters, no CDATA, no ``<![``."""
+    """Make the string safe to parse: no control characters, CDATA, ``<![`` or ``</html>``."""
     text = _INVALID_CHARS.sub("", xhtml)
     if "<![" in text:
         text = _CDATA.sub(lambda m: escape_cdata(m.group(1)), text)
         # Whatever "<![" is left is not CDATA (Word's "<![if !supportLists]>" and the like);
-        # html.parser rejects unknown marked sections, so make it text.
+        # parsers drop unknown marked sections, so make it text.
         text = text.replace("<![", "&lt;![")
+    if "</" in text:
+        text = _DOCUMENT_END.sub("", text)
     return text
 
 
-def parse(xhtml: str) -> BeautifulSoup:
-    """The storage string as a BeautifulSoup tree, nesting capped at ``MAX_DEPTH``."""
-    soup = BeautifulSoup(prepare(xhtml), "html.parser")
-    cap_depth(soup, MAX_DEPTH)
-    return soup
+def parse(xhtml: str) -> Element:
+    """The storage string as a tree, nesting capped at ``MAX_DEPTH``."""
+    document = parse_html(prepare(xhtml))
+    cap_depth(document, MAX_DEPTH)
+    return document
 
 
-def cap_depth(root: Tag, max_depth: int) -> int:
+def cap_depth(root: Element, max_depth: int) -> int:
     """Replace every element nested deeper than ``max_depth`` by its plain text.
 
     Returns how many subtrees were flattened. Iterative, so it cannot itself overflow.
     """
-    too_deep: list[Tag] = []
-    stack: list[tuple[Tag, int]] = [(root, 0)]
+    too_deep: list[Element] = []
+    stack: list[tuple[Element, int]] = [(root, 0)]
     while stack:
         node, depth = stack.pop()
         for child in node.contents:
-            if isinstance(child, Tag):
+            if isinstance(child, Element):
                 if depth + 1 > max_depth:
                     too_deep.append(child)
                 else:
@@ -110,12 +114,12 @@ def cap_depth(root: Tag, max_depth: int) -> int:
         if id(target) in seen:
             continue
         seen.add(id(target))
-        target.replace_with(NavigableString(flat_text(target)))
+        target.replace_with(flat_text(target))
         flattened += 1
     return flattened
 
 
-def _text_holder(node: Tag) -> Tag:
+def _text_holder(node: Element) -> Element:
     """The element to flatten so its text lands where the converter still reads text.
 
     Text directly inside a ``<tr>`` or a macro (outside its body) is ignored by the converter,
@@ -128,14 +132,14 @@ def _text_holder(node: Tag) -> Tag:
     return node
 
 
-def flat_text(node: Tag) -> str:
+def flat_text(node: Element) -> str:
     """The readable text of a subtree: parameters and editor hints removed, spaces collapsed."""
     for hidden in node.find_all(_is_hidden):
         hidden.decompose()
     return " ".join(node.get_text(" ").split())
 
 
-def _is_hidden(tag: Tag) -> bool:
+def _is_hidden(tag: Element) -> bool:
     name = tag.name or ""
     return name in ("ac:parameter", "ac:placeholder", "ac:task-id", "ac:task-uuid") or (
         ":" in name and not name.startswith("ac:")
