@@ -90,8 +90,12 @@ class Settings(BaseSettings):
     embedder: Literal["local", "openai"] = Field(
         default="local", description="local (offline MiniLM) or openai (any compatible API)."
     )
-    # 16, not 32: as fast for MiniLM on CPU, and ~80 MB less peak memory (docs/benchmarks.md).
-    embed_batch_size: int = Field(default=16, ge=1, le=2048, description="Texts per batch.")
+    embed_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=2048,
+        description="Texts per batch (unset: 8 for the local model, 64 for an OpenAI API).",
+    )
     torch_threads: int | None = Field(
         default=None, ge=1, description="CPU threads for the local model (default: torch's)."
     )

@@ -206,3 +206,8 @@ def test_a_fresh_process_loads_lazily_offline_with_its_thread_setting(tmp_path: 
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "(384,) (2, 384) 3 1 1"
+
+
+def test_batch_size_defaults_to_eight_and_follows_the_setting(tmp_path: Path) -> None:
+    assert LocalEmbedder(local_settings(tmp_path)).batch_size == 8
+    assert LocalEmbedder(local_settings(tmp_path, embed_batch_size=32)).batch_size == 32

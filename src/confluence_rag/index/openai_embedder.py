@@ -46,6 +46,8 @@ _KNOWN_MODELS = {
 # Timeouts, rate limits and server trouble may pass; any other 4xx will not.
 _RETRYABLE_4XX = frozenset({408, 429})
 _ERROR_TEXT_LIMIT = 300
+# Texts per request unless configured: fewer, larger requests spend less of a rate limit.
+DEFAULT_BATCH = 64
 
 
 class OpenAIEmbedder(BaseEmbedder):
@@ -58,7 +60,7 @@ class OpenAIEmbedder(BaseEmbedder):
         transport: httpx.AsyncBaseTransport | None = None,
         backoff_base_seconds: float = 0.5,
     ) -> None:
-        super().__init__(batch_size=settings.embed_batch_size)
+        super().__init__(batch_size=settings.embed_batch_size or DEFAULT_BATCH)
         self.concurrency = settings.openai_max_concurrency
         self._model = settings.openai_model
         self._url = settings.openai_base_url.rstrip("/") + "/embeddings"

@@ -101,7 +101,7 @@ class CrawlJob:
                     source, embedder, client.api_base, UserDirectory(client, note=progress.log)
                 ),
                 progress=progress,
-                batch_size=self._settings.embed_batch_size,
+                batch_size=embedder.batch_size,
                 converter_workers=self._converter_workers,
             )
             await pipeline.run()

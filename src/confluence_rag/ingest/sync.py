@@ -174,7 +174,7 @@ class SyncJob:
                     source, embedder, client.api_base, UserDirectory(client, note=progress.log)
                 ),
                 progress=progress,
-                batch_size=self._settings.embed_batch_size,
+                batch_size=embedder.batch_size,
                 converter_workers=self._converter_workers,
                 lister=lambda run: list_changes(run, sync),
             )
