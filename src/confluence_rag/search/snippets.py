@@ -27,6 +27,9 @@ _FENCE = re.compile(r"\s*(?:```|~~~)")
 _LINE_MARKERS = re.compile(r"^\s*(?:#{1,6}\s+|(?:>\s?)+)")
 _TABLE_RULE = re.compile(r"^\s*\|?(?:\s*:?-{3,}:?\s*\|)+\s*:?-*:?\s*$")
 _EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_WORD = re.compile(r"[^\W_]+")
+# Escaped entities (``&amp;``) are matched whole so that no word inside one is ever marked.
+_WORD_OR_ENTITY = re.compile(r"&(?:#[0-9a-zA-Z]+|[a-zA-Z]+);|[^\W_]+")
 _SUFFIXES = ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "ly", "s")
 
 
@@ -41,39 +44,28 @@ def stem(word: str) -> str:
 
 
 class _Matcher:
-    """Finds the words to mark. One regex proposes candidates (words starting with a term's
-    stem, runs containing an unspaced CJK term, and escaped entities to step over); each
-    candidate word is then confirmed by comparing stems. Scanning a chunk is one regex pass,
-    not a Python call per word."""
+    """Decides which words to mark: a word matches when its stem is a query term's stem, or,
+    for scripts without spaces (CJK), when it contains an unspaced term.
+
+    Words come from one fixed regex, so nothing is compiled per query. Stems only strip
+    suffixes and keep at least three letters, so a word's first three letters are its stem's:
+    a set lookup on them rejects almost every word before any stemming.
+    """
 
     def __init__(self, terms: Sequence[str]) -> None:
         self.stems = {stem(t) for t in terms if t}
+        self.heads = {s[:3] for s in self.stems}
         # Scripts without spaces (CJK) have no word boundaries: match as substrings of a run.
         self.unspaced = [t.lower() for t in terms if t and not t.isascii()]
-        prefixes = sorted(
-            {s[:-1] if s.endswith("y") else s for s in self.stems if s.isascii()},
-            key=len,
-            reverse=True,
-        )
-        words = [rf"(?<![^\W_]){re.escape(p)}[^\W_]*" for p in prefixes]
-        runs = [rf"[^\W_]*{re.escape(t)}[^\W_]*" for t in self.unspaced]
-        alternatives = "|".join(words + runs)
-        self.candidates = re.compile(alternatives, re.IGNORECASE) if alternatives else None
-        self.marking = re.compile(
-            r"&(?:#[0-9a-zA-Z]+|[a-zA-Z]+);" + (f"|{alternatives}" if alternatives else ""),
-            re.IGNORECASE,
-        )
 
     def is_match(self, word: str) -> bool:
-        if stem(word) in self.stems:
-            return True
         lowered = word.lower()
-        return any(term in lowered for term in self.unspaced)
+        if lowered[:3] in self.heads and stem(lowered) in self.stems:
+            return True
+        return bool(self.unspaced) and any(term in lowered for term in self.unspaced)
 
     def first(self, text: str) -> int:
-        if self.candidates is None:
-            return 0
-        for found in self.candidates.finditer(text):
+        for found in _WORD.finditer(text):
             if self.is_match(found.group(0)):
                 return found.start()
         return 0
@@ -104,7 +96,7 @@ def highlight(text: str, terms: Sequence[str], max_chars: int = DEFAULT_CHARS) -
     matcher = _Matcher(terms)
     window = _window(flat, matcher, max_chars)
     escaped = html.escape(window, quote=True)
-    if matcher.candidates is None:
+    if not matcher.stems:
         return escaped
 
     def mark(match: re.Match[str]) -> str:
@@ -113,7 +105,7 @@ def highlight(text: str, terms: Sequence[str], max_chars: int = DEFAULT_CHARS) -
             return token
         return f"<mark>{token}</mark>"
 
-    return matcher.marking.sub(mark, escaped)
+    return _WORD_OR_ENTITY.sub(mark, escaped)
 
 
 def _window(flat: str, matcher: _Matcher, max_chars: int) -> str:
