@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/crawl.py                      # 4,000 pages, 50 ms latency, MiniLM
     .venv/bin/python bench/crawl.py --pages 500 --latency-ms 50
+    .venv/bin/python bench/crawl.py --pages 1000 --crawl-only [--stub-model]   # memory only
 
 The emulator runs in its own process (so its memory is not counted), the crawl runs here through
 ``build_services`` exactly as the CLI and API run it, with the default local model. Every text
 the crawl sends to the model is recorded; afterwards the model embeds those same texts alone, in
-batches of ``embed_batch_size``. Targets (issue #6): crawl time <= 1.2 x model-alone time, and
+batches of the embedder's size. Targets (issue #6): crawl time <= 1.2 x model-alone time, and
 peak RSS of this process <= 1 GB.
 """
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, DEMO_PAT
 from confluence_rag.index.embedders import Embedder, create_embedder
+from confluence_rag.index.local_embedder import LocalEmbedder
 from confluence_rag.ingest.sources import NewSource
 from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
@@ -78,6 +80,16 @@ class RecordingEmbedder:
             return await self.inner.embed_documents(texts)
         finally:
             self.busy_seconds += time.perf_counter() - started
+
+
+class StubModel(LocalEmbedder):
+    """``--stub-model``: the real tokenizer (so chunks are the same), random vectors, no torch:
+    what the crawl machinery costs in memory without the model."""
+
+    async def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        await asyncio.sleep(0.02)
+        rng = np.random.default_rng(len(texts))
+        return rng.standard_normal((len(texts), self.dimension)).astype(np.float32)
 
 
 class RssSampler:
@@ -143,7 +155,7 @@ async def run(args: argparse.Namespace) -> None:
 
 async def crawl(args: argparse.Namespace, site_url: str, data_dir: Path) -> None:
     settings = Settings(data_dir=data_dir)
-    model = create_embedder(settings)
+    model = StubModel(settings) if args.stub_model else create_embedder(settings)
     started = time.perf_counter()
     await model.embed_documents(["warm up the model"])
     print(f"model {model.model_id} loaded in {time.perf_counter() - started:.1f} s")
@@ -203,6 +215,9 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument(
         "--crawl-only", action="store_true", help="skip the model-alone run (memory figures only)"
+    )
+    parser.add_argument(
+        "--stub-model", action="store_true", help="random vectors instead of the model (memory)"
     )
     parser.add_argument("--flavour", choices=("cloud", "datacenter"), default="cloud")
     args = parser.parse_args()
