@@ -1,10 +1,11 @@
-"""Job records and the small pure helpers around them (used by the runner and split crawls).
+"""Job records, the small helpers around them, and the runner's concurrency slot.
 
 Kept apart from ``jobs.py`` so the runner module holds only scheduling and execution.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -70,3 +71,21 @@ def aware(value: datetime) -> datetime:
 def worker_identity() -> str:
     """``HOST:PID:RANDOM``: names a runner in leases and logs, unique across restarts."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class JobSlot:
+    """One of the runner's ``max_concurrent_jobs`` places, released at most once (a split
+    crawl's parent gives its place back as soon as it knows it only follows its children)."""
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self.held = False
+
+    async def acquire(self) -> None:
+        await self._semaphore.acquire()
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self._semaphore.release()

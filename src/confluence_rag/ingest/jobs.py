@@ -48,6 +48,7 @@ from confluence_rag.errors import (
 from confluence_rag.ingest.job_context import JobContext, JobHandler
 from confluence_rag.ingest.job_records import (
     TERMINAL,
+    JobSlot,
     new_job_record,
     scrub,
     worker_identity,
@@ -65,24 +66,6 @@ logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.5
 # What ``_execute`` ends with when the job turned out not to be ours any more.
 LOST = "lost"
-
-
-class _Slot:
-    """One of the runner's ``max_concurrent_jobs`` places, released at most once (a split
-    crawl's parent gives its place back as soon as it knows it only follows its children)."""
-
-    def __init__(self, semaphore: asyncio.Semaphore) -> None:
-        self._semaphore = semaphore
-        self.held = False
-
-    async def acquire(self) -> None:
-        await self._semaphore.acquire()
-        self.held = True
-
-    def release(self) -> None:
-        if self.held:
-            self.held = False
-            self._semaphore.release()
 
 
 class JobRunner:
@@ -289,7 +272,7 @@ class JobRunner:
         """Take queued and orphaned jobs, oldest first, while this runner has room."""
         assert self._slots is not None
         while not self._stopping:
-            slot = _Slot(self._slots)
+            slot = JobSlot(self._slots)
             await slot.acquire()
             claim = asyncio.ensure_future(
                 self._store.claim_next_job(self.worker_id, self.kinds, self.lease_seconds)
@@ -379,7 +362,7 @@ class JobRunner:
     # --- running one job ----------------------------------------------------------------------
     async def _claim_and_run(self, job_id: str) -> None:
         assert self._slots is not None
-        slot = _Slot(self._slots)
+        slot = JobSlot(self._slots)
         await slot.acquire()
         job = None
         try:
@@ -391,7 +374,7 @@ class JobRunner:
         if job is not None:
             await self._run_claimed(job, slot)
 
-    async def _run_claimed(self, job: JobRecord, slot: _Slot) -> None:
+    async def _run_claimed(self, job: JobRecord, slot: JobSlot) -> None:
         """Run a job this runner holds the lease of; ``slot`` is released when it ends."""
         handler = self._handlers[job.kind]
 
