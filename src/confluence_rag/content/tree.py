@@ -141,8 +141,9 @@ def parse_html(markup: str) -> Element:
     etree.fromstring(markup.encode("utf-8"), parser)
     fatal = [error for error in parser.error_log if error.level == etree.ErrorLevels.FATAL]
     if fatal:
-        # libxml2 stops at a fatal error (nesting deeper than 2,048, say) and keeps only what
-        # it had read: the caller must fall back to something that keeps the whole page.
+        # libxml2 stops at a fatal error (a resource limit) and keeps only what it had read;
+        # the caller falls back to something that keeps the whole page. Nesting is not such a
+        # limit here: with a target, no libxml2 tree is built (test_tree checks 5,000 levels).
         raise ValueError(f"markup not parseable as a tree: {fatal[0].message}")
     return builder.document
 
