@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from confluence_rag.search.snippets import highlight, readable, stem
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from confluence_rag.search.snippets import Highlighter, highlight, readable, stem
 
 
 def test_script_tags_are_escaped_never_rendered() -> None:
@@ -89,3 +93,43 @@ def test_code_inside_fences_is_kept_verbatim_in_snippets() -> None:
         "kubectl rollout undo [x](y)",
         "after",
     ]
+
+
+_PIECES = ["deploy", "Deployed", "policies", "amp", "lt", "x27", "tumour", "TUMOR", "ab", "über"]
+_GLUE = ["", " ", " ", "_", "-", "&", ";", "<", "'", "3"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    pieces=st.lists(
+        st.one_of(
+            st.sampled_from(_PIECES),
+            st.sampled_from(_GLUE),
+            st.text(alphabet="abdelétx<>&\"'_-.; 3", max_size=6),
+        ),
+        max_size=60,
+    ),
+    terms=st.lists(
+        st.sampled_from(["deploy", "policy", "tumor", "lt", "amp", "ab", "über"]), max_size=3
+    ),
+)
+def test_marks_exactly_the_words_a_word_by_word_scan_marks(
+    pieces: list[str], terms: list[str]
+) -> None:
+    """The per-query regex that finds candidate words is only a shortcut: the result must be
+    what checking every word of the escaped window would give (pieces glued without spaces
+    put term-like letters inside longer words)."""
+    text = "".join(pieces)
+    highlighter = Highlighter(terms)
+    got = highlighter(text)
+    window = got.replace("<mark>", "").replace("</mark>", "")
+    expected = re.sub(
+        r"&(?:#[0-9a-zA-Z]+|[a-zA-Z]+);|[^\W_]+",
+        lambda m: (
+            m.group(0)
+            if m.group(0).startswith("&") or not highlighter.is_match(m.group(0))
+            else f"<mark>{m.group(0)}</mark>"
+        ),
+        window,
+    )
+    assert got == (expected if highlighter.stems else window)

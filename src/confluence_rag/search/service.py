@@ -38,7 +38,7 @@ from confluence_rag.search.models import (
     SearchHit,
     SearchMode,
 )
-from confluence_rag.search.snippets import highlight
+from confluence_rag.search.snippets import Highlighter
 from confluence_rag.settings import Settings
 from confluence_rag.store import ChunkRow, Store
 from confluence_rag.store.query_terms import STOPWORDS, query_terms
@@ -100,15 +100,17 @@ class SearchService:
             if len(rows) == len(wanted):
                 break
         own_scores = dict(keyword if retriever == "keyword" else semantic)
-        terms = query_terms(query)
+        highlighter = Highlighter(query_terms(query))
         ranked = _exact_first(query, [(f, rows[f.id]) for f in wanted if f.id in rows])
 
         def score_of(item: Fused[int]) -> float:
             return item.score if retriever == "hybrid" else own_scores.get(item.id, 0.0)
 
         if mode == "chunks":
-            return [_hit(row, score_of(f), _match_type(f), terms) for f, row in ranked[:limit]]
-        return _group_by_page(ranked, limit, terms, score_of)
+            return [
+                _hit(row, score_of(f), _match_type(f), highlighter) for f, row in ranked[:limit]
+            ]
+        return _group_by_page(ranked, limit, highlighter, score_of)
 
     async def search_code(
         self, query: str, filters: SearchFilters | None = None, limit: int = 10
@@ -271,7 +273,7 @@ def _hit(
     row: ChunkRow,
     score: float,
     match_type: MatchType,
-    terms: Sequence[str],
+    highlighter: Highlighter,
     more: tuple[str, ...] = (),
 ) -> SearchHit:
     return SearchHit(
@@ -289,7 +291,7 @@ def _hit(
         updated_at=row.updated_at,
         score=score,
         match_type=match_type,
-        snippet_html=highlight(row.text, terms),
+        snippet_html=highlighter(row.text),
         more_chunks=more,
     )
 
@@ -297,7 +299,7 @@ def _hit(
 def _group_by_page(
     ranked: Sequence[tuple[Fused[int], ChunkRow]],
     limit: int,
-    terms: Sequence[str],
+    highlighter: Highlighter,
     score_of: Callable[[Fused[int]], float],
 ) -> list[SearchHit]:
     pages: dict[str, list[tuple[Fused[int], ChunkRow]]] = {}
@@ -311,5 +313,5 @@ def _group_by_page(
         match: MatchType = (
             "both" if "both" in match_types or len(match_types) > 1 else _match_type(best)
         )
-        hits.append(_hit(row, score_of(best), match, terms, others))
+        hits.append(_hit(row, score_of(best), match, highlighter, others))
     return hits

@@ -28,8 +28,7 @@ _LINE_MARKERS = re.compile(r"^\s*(?:#{1,6}\s+|(?:>\s?)+)")
 _TABLE_RULE = re.compile(r"^\s*\|?(?:\s*:?-{3,}:?\s*\|)+\s*:?-*:?\s*$")
 _EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _WORD = re.compile(r"[^\W_]+")
-# Escaped entities (``&amp;``) are matched whole so that no word inside one is ever marked.
-_WORD_OR_ENTITY = re.compile(r"&(?:#[0-9a-zA-Z]+|[a-zA-Z]+);|[^\W_]+")
+_ENTITY = r"&(?:#[0-9a-zA-Z]+|[a-zA-Z]+);"
 _SUFFIXES = ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "ly", "s")
 
 
@@ -43,20 +42,48 @@ def stem(word: str) -> str:
     return word
 
 
-class _Matcher:
-    """Decides which words to mark: a word matches when its stem is a query term's stem, or,
-    for scripts without spaces (CJK), when it contains an unspaced term.
+class Highlighter:
+    """Snippets for one query's terms, built once per search.
 
-    Words come from one fixed regex, so nothing is compiled per query. Stems only strip
-    suffixes and keep at least three letters, so a word's first three letters are its stem's:
-    a set lookup on them rejects almost every word before any stemming.
+    A word matches when its stem is a query term's stem, or, for scripts without spaces (CJK),
+    when it contains an unspaced term. Stems only strip suffixes and keep at least three
+    letters, so a word's first three letters are its stem's: one regex per query finds the
+    words starting like a term's stem, and only those are stemmed and checked in Python
+    (rather than every word of every chunk).
     """
 
-    def __init__(self, terms: Sequence[str]) -> None:
+    def __init__(self, terms: Sequence[str], max_chars: int = DEFAULT_CHARS) -> None:
         self.stems = {stem(t) for t in terms if t}
         self.heads = {s[:3] for s in self.stems}
         # Scripts without spaces (CJK) have no word boundaries: match as substrings of a run.
         self.unspaced = [t.lower() for t in terms if t and not t.isascii()]
+        self.max_chars = max_chars
+        if self.unspaced or not self.heads:
+            words = _WORD.pattern
+        else:
+            heads = sorted(self.heads, key=len, reverse=True)
+            alternatives = "|".join(re.escape(h) for h in heads)
+            words = rf"(?<![^\W_])(?:{alternatives})[^\W_]*"
+        self._candidates = re.compile(words, re.IGNORECASE)
+        # Escaped entities (``&amp;``) are matched whole so that no word inside one is marked.
+        self._markable = re.compile(rf"{_ENTITY}|{words}", re.IGNORECASE)
+
+    def __call__(self, text: str) -> str:
+        """Escaped ``text`` (a window of at most ~``max_chars`` characters around the first
+        matching word, Markdown syntax removed, whitespace collapsed) with matching words in
+        ``<mark>``."""
+        flat = _SPACE.sub(" ", readable(text or "")).strip()
+        escaped = html.escape(self._window(flat), quote=True)
+        if not self.stems:
+            return escaped
+
+        def mark(match: re.Match[str]) -> str:
+            token = match.group(0)
+            if token.startswith("&") or not self.is_match(token):
+                return token
+            return f"<mark>{token}</mark>"
+
+        return self._markable.sub(mark, escaped)
 
     def is_match(self, word: str) -> bool:
         lowered = word.lower()
@@ -65,10 +92,27 @@ class _Matcher:
         return bool(self.unspaced) and any(term in lowered for term in self.unspaced)
 
     def first(self, text: str) -> int:
-        for found in _WORD.finditer(text):
+        for found in self._candidates.finditer(text):
             if self.is_match(found.group(0)):
                 return found.start()
         return 0
+
+    def _window(self, flat: str) -> str:
+        max_chars = self.max_chars
+        if len(flat) <= max_chars:
+            return flat
+        first = self.first(flat)
+        start = max(0, first - max_chars // 3)
+        if start > 0:
+            space = flat.find(" ", start)
+            start = space + 1 if 0 <= space < first else start
+        end = min(len(flat), start + max_chars)
+        if end < len(flat):
+            space = flat.rfind(" ", start, end)
+            end = space if space > first else end
+        prefix = ELLIPSIS if start > 0 else ""
+        suffix = ELLIPSIS if end < len(flat) else ""
+        return prefix + flat[start:end].strip() + suffix
 
 
 def readable(markdown: str) -> str:
@@ -89,37 +133,5 @@ def readable(markdown: str) -> str:
 
 
 def highlight(text: str, terms: Sequence[str], max_chars: int = DEFAULT_CHARS) -> str:
-    """Escaped ``text`` (a window of at most ~``max_chars`` characters around the first
-    matching word, Markdown syntax removed, whitespace collapsed) with matching words in
-    ``<mark>``."""
-    flat = _SPACE.sub(" ", readable(text or "")).strip()
-    matcher = _Matcher(terms)
-    window = _window(flat, matcher, max_chars)
-    escaped = html.escape(window, quote=True)
-    if not matcher.stems:
-        return escaped
-
-    def mark(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token.startswith("&") or not matcher.is_match(token):
-            return token
-        return f"<mark>{token}</mark>"
-
-    return _WORD_OR_ENTITY.sub(mark, escaped)
-
-
-def _window(flat: str, matcher: _Matcher, max_chars: int) -> str:
-    if len(flat) <= max_chars:
-        return flat
-    first = matcher.first(flat)
-    start = max(0, first - max_chars // 3)
-    if start > 0:
-        space = flat.find(" ", start)
-        start = space + 1 if 0 <= space < first else start
-    end = min(len(flat), start + max_chars)
-    if end < len(flat):
-        space = flat.rfind(" ", start, end)
-        end = space if space > first else end
-    prefix = ELLIPSIS if start > 0 else ""
-    suffix = ELLIPSIS if end < len(flat) else ""
-    return prefix + flat[start:end].strip() + suffix
+    """One snippet (``Highlighter`` does many for the same terms)."""
+    return Highlighter(terms, max_chars)(text)
