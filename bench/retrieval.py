@@ -1,6 +1,7 @@
 """Retrieval quality on a BEIR collection, through the real chunker, embedder, store and search.
 
     .venv/bin/python -m bench.retrieval [--collection PATH] [--split test] [--tune]
+                                        [--prefilter-pool N]
 
 Each BEIR document becomes one page (title + text, chunked by our chunker; the title is the
 breadcrumb, so it leads every chunk's embedded text); the page is written to a fresh SQLite store
@@ -44,7 +45,7 @@ from confluence_rag.search.fusion import reciprocal_rank_fusion
 from confluence_rag.search.models import SearchFilters
 from confluence_rag.search.service import PAGES_CANDIDATE_FACTOR, Retriever, SearchService
 from confluence_rag.settings import Settings
-from confluence_rag.store import SourceRecord, Store, open_store, split_page_key
+from confluence_rag.store import SourceRecord, Store, open_store, split_page_key, vector_index
 
 EMBED_SLICE = 512  # texts per cache save, so an interrupted first run keeps its progress
 SOURCE_ID = "beir"
@@ -275,6 +276,10 @@ def published_rows(collection: BeirCollection) -> list[str]:
 
 async def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.prefilter_pool is not None:
+        vector_index.PREFILTER_MIN_ROWS = 0
+        vector_index.PREFILTER_POOL = args.prefilter_pool
+        vector_index.POOL_PER_RESULT = 0
     collection = load_collection(args.collection)
     overrides = {
         name: value
@@ -332,6 +337,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rrf-k", type=int, help="override rrf_k")
     parser.add_argument("--keyword-weight", type=float, help="override keyword_weight")
     parser.add_argument("--semantic-weight", type=float, help="override semantic_weight")
+    parser.add_argument(
+        "--prefilter-pool",
+        type=int,
+        help="score vectors through the sign-code prefilter, whatever the index size, with "
+        "exactly this many rows scored per search (by default it is used from "
+        f"{vector_index.PREFILTER_MIN_ROWS} chunks on, scoring {vector_index.PREFILTER_POOL} "
+        f"rows or {vector_index.POOL_PER_RESULT} per candidate; SciFact is smaller)",
+    )
     return parser.parse_args(argv)
 
 

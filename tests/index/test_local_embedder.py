@@ -87,6 +87,23 @@ def test_documents_are_unit_vectors_in_input_order(embedder: LocalEmbedder) -> N
     np.testing.assert_allclose(vectors, one_by_one, atol=2e-5)
 
 
+def test_vectors_are_what_sentence_transformers_encode_gives(embedder: LocalEmbedder) -> None:
+    """The embedder calls the model's preprocess + forward directly (faster for one query); the
+    library's own ``encode`` is the reference it must agree with, in a batch and alone."""
+    texts = [
+        "Rotate the billing service's API keys every 90 days.",
+        "kubectl rollout restart deployment/web -n prod",
+        "Ein kurzer deutscher Satz über Datenbanken.",
+        "word " * 400,  # past the 256 tokens the model reads
+    ]
+    reference = _load_model(minilm_model_dir()).encode(
+        texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True
+    )
+    np.testing.assert_allclose(embed(embedder, texts), reference, atol=1e-5)
+    query = asyncio.run(embedder.embed_query(texts[0]))
+    np.testing.assert_allclose(query, reference[0], atol=1e-5)
+
+
 def test_nearest_text_is_the_relevant_one(embedder: LocalEmbedder) -> None:
     docs = embed(
         embedder,

@@ -96,7 +96,7 @@ def test_code_inside_fences_is_kept_verbatim_in_snippets() -> None:
 
 
 _PIECES = ["deploy", "Deployed", "policies", "amp", "lt", "x27", "tumour", "TUMOR", "ab", "über"]
-_GLUE = ["", " ", " ", "_", "-", "&", ";", "<", "'", "3"]
+_GLUE = ["", " ", " ", "_", "-", "&", ";", "<", "'", "3", "#"]
 
 
 @settings(max_examples=400, deadline=None)

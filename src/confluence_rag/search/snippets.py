@@ -3,8 +3,8 @@
 Order matters and is fixed: the text is HTML-escaped FIRST, and only then are matched words
 wrapped in ``<mark>``. Page content can therefore never inject markup (``<script>`` comes out
 as ``&lt;script&gt;``), and the only tags in a snippet are the ``<mark>`` we add. Escaping turns
-``<`` into ``&lt;``: the scan below steps over such entities whole, so a query for ``lt`` or
-``amp`` never marks the inside of one.
+``<`` into ``&lt;``: the name inside such an entity is never marked, so a query for ``lt`` or
+``amp`` cannot break one.
 
 Words match when they equal a query term after a light suffix strip (``deploys``, ``deployed``,
 ``deploying`` all match ``deploy``), close to what the porter stemmer in the FTS index matched.
@@ -19,7 +19,6 @@ from collections.abc import Sequence
 DEFAULT_CHARS = 280
 ELLIPSIS = "…"
 
-_SPACE = re.compile(r"\s+")
 # Markdown syntax a reader should not see in a snippet (outside code): link and image
 # targets, emphasis markers, heading and quote markers at line starts, table rules.
 _LINK = re.compile(r"!?\[([^\]\n]*)\]\((?:[^()\s]|\([^()\s]*\))*\)")
@@ -28,7 +27,6 @@ _LINE_MARKERS = re.compile(r"^\s*(?:#{1,6}\s+|(?:>\s?)+)")
 _TABLE_RULE = re.compile(r"^\s*\|?(?:\s*:?-{3,}:?\s*\|)+\s*:?-*:?\s*$")
 _EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _WORD = re.compile(r"[^\W_]+")
-_ENTITY = r"&(?:#[0-9a-zA-Z]+|[a-zA-Z]+);"
 _SUFFIXES = ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "ly", "s")
 
 
@@ -65,25 +63,23 @@ class Highlighter:
             alternatives = "|".join(re.escape(h) for h in heads)
             words = rf"(?<![^\W_])(?:{alternatives})[^\W_]*"
         self._candidates = re.compile(words, re.IGNORECASE)
-        # Escaped entities (``&amp;``) are matched whole so that no word inside one is marked.
-        self._markable = re.compile(rf"{_ENTITY}|{words}", re.IGNORECASE)
 
     def __call__(self, text: str) -> str:
         """Escaped ``text`` (a window of at most ~``max_chars`` characters around the first
         matching word, Markdown syntax removed, whitespace collapsed) with matching words in
         ``<mark>``."""
-        flat = _SPACE.sub(" ", readable(text or "")).strip()
+        flat = " ".join(readable(text or "").split())  # str.split: the same whitespace as \s
         escaped = html.escape(self._window(flat), quote=True)
         if not self.stems:
             return escaped
 
         def mark(match: re.Match[str]) -> str:
             token = match.group(0)
-            if token.startswith("&") or not self.is_match(token):
+            if _in_entity(escaped, match.start()) or not self.is_match(token):
                 return token
             return f"<mark>{token}</mark>"
 
-        return self._markable.sub(mark, escaped)
+        return self._candidates.sub(mark, escaped)
 
     def is_match(self, word: str) -> bool:
         lowered = word.lower()
@@ -130,6 +126,13 @@ def readable(markdown: str) -> str:
             line = _LINE_MARKERS.sub("", line)
             lines.append(_EMPHASIS.sub(r"\2", _LINK.sub(r"\1", line)))
     return "\n".join(lines)
+
+
+def _in_entity(escaped: str, start: int) -> bool:
+    """Is the word at ``start`` the name of an entity? ``html.escape`` turned every ``&`` of
+    the text into ``&amp;``, so each ``&`` left starts one of its entities (``&amp;``, ``&lt;``,
+    ``&gt;``, ``&quot;``, ``&#x27;``)."""
+    return escaped[start - 1 : start] == "&" or escaped[start - 2 : start] == "&#"
 
 
 def highlight(text: str, terms: Sequence[str], max_chars: int = DEFAULT_CHARS) -> str:

@@ -49,6 +49,7 @@ class VectorIndex:
             PREFILTER_MIN_ROWS if prefilter_min_rows is None else prefilter_min_rows
         )
         self._prefilter_pool = PREFILTER_POOL if prefilter_pool is None else prefilter_pool
+        self._pool_per_result = POOL_PER_RESULT
         self._lock = threading.Lock()
         self._matrix = np.zeros((_INITIAL_CAPACITY, dimension), dtype=np.float32)
         self._ids = np.zeros(_INITIAL_CAPACITY, dtype=np.int64)
@@ -170,7 +171,7 @@ class VectorIndex:
             distance = hamming(self._codes, sign_codes(q[None, :])[:, 0], n)
             if rows is not None:
                 distance = distance[rows]
-            pool = nearest(distance, max(self._prefilter_pool, limit * POOL_PER_RESULT))
+            pool = nearest(distance, max(self._prefilter_pool, limit * self._pool_per_result))
             positions = pool if rows is None else rows[pool]
             return positions, _cosines(self._matrix[positions], q)
         if rows is None:
