@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from confluence_rag.errors import PageNotFound
 from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
 from tests.ingest.fake_embeddings import FakeEmbeddingServer
@@ -118,3 +119,36 @@ async def test_sync_applies_exactly_the_changes(
         for name in ("pages_added", "pages_updated", "pages_deleted", "pages_restored"):
             assert idle.counters[name] == 0, name
         assert await live_versions(services, source_id) == after
+
+
+async def test_a_page_emptied_in_confluence_leaves_the_index_and_comes_back(
+    backend_settings: Settings, emulator_factory: EmulatorFactory
+) -> None:
+    """A stored page whose new version the rules skip (here: emptied below min_page_chars)
+    must not keep answering searches with its old text; filled again, it is back."""
+    server = emulator_factory("cloud", pages=12)
+    state = server.state
+    async with build_services(backend_settings) as services:
+        source_id = await crawl(services, server, "DEMO")
+        before = await live_versions(services, source_id)
+        emptied = leaf_pages(server, set(before))[0]
+        key = f"{source_id}:{emptied}"
+        assert await services.store.page_chunks(key)
+        full_body = state.content(emptied).body
+
+        state.edit_page(emptied, body="<p>tbd</p>")
+        done = await sync_now(services, source_id)
+        assert done.status == "completed", done.error
+        assert done.counters["pages_skipped"] == 1
+        assert done.counters["pages_deleted"] == 1
+        assert emptied not in await live_versions(services, source_id)
+        with pytest.raises(PageNotFound):
+            await services.store.page_chunks(key)  # deleted: its chunks answer nothing
+        assert any(f"page {emptied} deleted from the index" in line for line in done.log)
+
+        state.edit_page(emptied, body=full_body)
+        again = await sync_now(services, source_id)
+        assert again.status == "completed", again.error
+        assert again.counters["pages_restored"] == 1 and again.counters["pages_deleted"] == 0
+        assert (await live_versions(services, source_id))[emptied] == state.content(emptied).version
+        assert await services.store.page_chunks(key)

@@ -32,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -74,6 +75,10 @@ class PageStore(Protocol):
         chunks: Sequence[Chunk],
         embeddings: np.ndarray,
     ) -> Any: ...
+
+    async def soft_delete_pages(
+        self, source_id: str, confluence_page_ids: Sequence[str], when: datetime
+    ) -> int: ...
 
 
 # Converts one page off the event loop: returns (document, chunks) or a skip reason.
@@ -249,6 +254,7 @@ class PagePipeline:
             if isinstance(result, str):
                 progress.count(space, "pages_skipped")
                 progress.log(f"page {page.id} ({page.title!r}) skipped: {result}")
+                await self._unindex_if_stored(space, page.id)
                 self._dispose(space)
                 continue
             document, chunks = result
@@ -256,6 +262,18 @@ class PagePipeline:
             # Reuse lookups happen here, off the model's critical path.
             await self._attach_known_vectors(prepared)
             await self._prepared.put(prepared)
+
+    async def _unindex_if_stored(self, space: str, page_id: str) -> None:
+        """A page the index holds but the rules now skip (emptied, archived, made a draft)
+        leaves the index: its old text must not keep answering searches."""
+        stored = self.plan.stored_versions.get(page_id)
+        if stored is None or stored[1]:
+            return
+        removed = await self._store.soft_delete_pages(
+            self.plan.source_id, [page_id], datetime.now(UTC)
+        )
+        self._progress.count(space, "pages_deleted", removed)
+        self._progress.log(f"page {page_id} deleted from the index: it is skipped now")
 
     async def _close_after(self, converters: list[asyncio.Task[None]]) -> None:
         await asyncio.gather(*converters)

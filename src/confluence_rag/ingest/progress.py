@@ -25,7 +25,7 @@ COUNTER_NAMES: tuple[str, ...] = (
     "pages_failed",  # one bad page: recorded and skipped
     "pages_added",
     "pages_updated",
-    "pages_deleted",  # soft-deleted by a sync (gone, moved out of the source, restricted)
+    "pages_deleted",  # soft-deleted: gone, moved out of the source, restricted, or now skipped
     "pages_restored",  # stored as deleted, back in Confluence: written again and live
     "chunks_embedded",
     "chunks_reused",

@@ -22,14 +22,17 @@ only chunks whose content hash is new are embedded (``chunks_embedded`` vs ``chu
 the old page or the new one, never a mix or a gap. A sync with no changes makes no embedding
 call at all.
 
-Deletions are decided only after every page was processed and only from listings that reached
-their end: a stored page missing from every (complete) listing was trashed, deleted, moved out of
-the source's spaces or restricted; a page the listing showed but that fetching by id no longer
-returns (404/403: gone or restricted since) is deleted too. If any listing stopped part-way,
-nothing is deleted from the listing comparison and the job log says so. Deleted pages are
-soft-deleted (hidden from search at once) and purged for good after
-``settings.deleted_retention_days``. A page that comes back (restored from the trash, readable
-again) is written again and counted as restored.
+Deletions from the listings are decided only after every page was processed and only from
+listings that reached their end: a stored page missing from every (complete) listing was
+trashed, deleted, moved out of the source's spaces or restricted; a page the listing showed but
+that fetching by id no longer returns (404/403: gone or restricted since) is deleted too. If
+any listing stopped part-way, nothing is deleted from the listing comparison and the job log
+says so. Separately, a stored page whose new version the rules skip (emptied below
+``min_page_chars``, archived or made a draft when those are skipped) is deleted as it is
+processed: its old text must not keep answering searches. Deleted pages are soft-deleted
+(hidden from search at once) and purged for good after ``settings.deleted_retention_days``. A
+page that comes back (restored from the trash, readable again, filled again) is written again
+and counted as restored.
 
 A source that never finished a crawl (no ``last_sync_at``) has no window to start from: its sync
 is a full crawl (every listed page not stored at that version) plus the deletion check.
