@@ -4,7 +4,7 @@
 
 Rows are real text embedded by the default model: every sentence (of 5+ words) of the SciFact
 corpus, its documents whole, and the CQADupStack questions in ``../shared/data/eval`` (science,
-programming, unix, web: a mix of domains, as in a wiki). The first run embeds them (~6 minutes
+programming, unix, web: a mix of domains, as in a wiki). The first run embeds them (~10 minutes
 here), cached in ``bench/results/``. Queries are SciFact claims, embedded as queries.
 
 For each query, ``VectorIndex.search`` with the prefilter on is compared with exact brute force
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from bench.beir import EmbeddingCache, shared_data_dir
+from bench.retrieval import embed_cached
 
 from confluence_rag.index.local_embedder import LocalEmbedder
 from confluence_rag.settings import Settings
@@ -35,7 +36,6 @@ from confluence_rag.store.vector_index import VectorIndex
 
 DEPTHS = (10, 50, 150)
 CACHE_KEY = "vector-recall-v1"
-EMBED_SLICE = 1024
 
 
 def real_texts(eval_dir: Path) -> tuple[list[str], list[str]]:
@@ -56,21 +56,15 @@ def real_texts(eval_dir: Path) -> tuple[list[str], list[str]]:
 
 
 async def embedded(embedder: LocalEmbedder, texts: list[str], as_queries: bool) -> np.ndarray:
+    """Vectors of ``texts`` (as documents, or one by one as queries), cached by text hash."""
     cache = EmbeddingCache(embedder.model_id, CACHE_KEY + ("-queries" if as_queries else ""))
     by_hash = {hashlib.sha256(t.encode()).hexdigest(): t for t in texts}
     missing = cache.missing(by_hash)
-    started = time.perf_counter()
-    for start in range(0, len(missing), EMBED_SLICE):
-        hashes = missing[start : start + EMBED_SLICE]
-        batch = [by_hash[h] for h in hashes]
-        if as_queries:
-            vectors = np.stack([await embedder.embed_query(t) for t in batch])
-        else:
-            vectors = await embedder.embed_documents(batch)
-        cache.put(hashes, vectors)
+    if as_queries and missing:
+        cache.put(missing, np.stack([await embedder.embed_query(by_hash[h]) for h in missing]))
         cache.save()
-        rate = (start + len(hashes)) / (time.perf_counter() - started)
-        print(f"  embedded {start + len(hashes)}/{len(missing)} ({rate:.0f}/s)", flush=True)
+    elif missing:
+        await embed_cached(embedder, cache, by_hash)
     return cache.get(list(by_hash))
 
 
