@@ -139,8 +139,9 @@ async def test_matrix_matches_sql_after_many_mixed_writes(
 async def test_event_loop_stays_responsive_during_writes_and_reads(
     sqlite_store: SQLiteStore,
 ) -> None:
-    """All SQL runs on the store's threads: the loop keeps ticking while 120 writes and 120
-    searches run (were they on the loop, it would stall for the whole batch)."""
+    """All SQL runs on the store's threads: once the 120 writes and 120 searches are handed
+    over, the loop keeps ticking until they finish (were the SQL on the loop, every task would
+    run to completion in its first step and nothing would be left to wait for)."""
     beats: list[float] = []
     stop = asyncio.Event()
 
@@ -149,24 +150,27 @@ async def test_event_loop_stays_responsive_during_writes_and_reads(
             beats.append(time.perf_counter())
             await asyncio.sleep(0.001)
 
-    # The pages are built before the clock starts: building them is the test's work, and the
-    # tasks' synchronous prefixes all run in the loop's first turn.
     payloads = []
     for i in range(120):
         doc = b.document(str(i))
         parts = b.chunks(doc, [f"text {i} a", f"text {i} b"])
         payloads.append((doc, parts, b.vectors(parts)))
-    task = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    started = time.perf_counter()
+    ticking = asyncio.create_task(ticker())
     writes = [sqlite_store.write_page(b.SOURCE, *payload) for payload in payloads]
     reads = [sqlite_store.keyword_candidates("text", SearchFilters(), 5) for _ in range(120)]
-    await asyncio.gather(*writes, *reads)
-    elapsed = time.perf_counter() - started
+    work = [asyncio.ensure_future(call) for call in (*writes, *reads)]
+    # One turn of the loop runs every task's synchronous prefix, up to its hand-over to a
+    # thread; that turn is the test's doing (240 tasks at once), so the clock starts after it.
+    await asyncio.sleep(0)
+    handed_over = time.perf_counter()
+    assert not all(task.done() for task in work)
+    await asyncio.gather(*work)
+    elapsed = time.perf_counter() - handed_over
     stop.set()
-    await task
-    gaps = [b - a for a, b in zip(beats, beats[1:], strict=False)]
-    assert len(beats) >= 3
+    await ticking
+    during = [beat for beat in beats if beat >= handed_over]
+    gaps = [b - a for a, b in zip([handed_over, *during], during, strict=False)]
+    assert len(during) >= 3
     assert max(gaps) < max(0.25, elapsed / 2)
     assert (await sqlite_store.get_source(b.SOURCE)).page_count == 120
 
