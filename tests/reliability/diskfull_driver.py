@@ -14,6 +14,7 @@ audit.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -25,11 +26,25 @@ EXECUTABLE = Path(sys.executable).parent / "confluence-rag"
 DB_FILES = ("confluence-rag.sqlite3", "confluence-rag.sqlite3-wal", "confluence-rag.sqlite3-shm")
 
 
+RESERVE = DB_FILES[0] + "-reserve"
+
+
 def run(env: dict[str, str], *args: str) -> dict[str, Any]:
     done = subprocess.run(
         [str(EXECUTABLE), *args], env=env, capture_output=True, text=True, timeout=300
     )
-    return {"rc": done.returncode, "out": done.stdout + done.stderr}
+    return {"rc": done.returncode, "out": done.stdout + done.stderr, "stdout": done.stdout}
+
+
+def fill(path: Path, leave: int) -> None:
+    """Take the free blocks but ``leave`` bytes: the failed crawl released the store's reserve
+    for its bookkeeping, and on exit SQLite may have checkpointed its WAL away, so the disk can
+    have room again; a disk that stays (nearly) full is what the next steps are about. The few
+    KB left are what opening a WAL database needs for its -wal and -shm files."""
+    free = shutil.disk_usage(path.parent).free
+    if free > leave:
+        with open(path, "wb") as filler:
+            os.posix_fallocate(filler.fileno(), 0, free - leave)
 
 
 def snapshot(data_dir: Path, target: Path) -> None:
@@ -67,8 +82,9 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
             "--email", config["email"], "--no-crawl",
         )  # fmt: skip
         report["crawl_full"] = run(env, "crawl", config["space"])
-        usage = shutil.disk_usage(disk)
-        report["free_bytes"] = usage.free
+        report["reserve_after_full"] = (data_dir / RESERVE).exists()
+        fill(disk / "filler", leave=48 * 1024)
+        report["free_bytes"] = shutil.disk_usage(disk).free
         snapshot(data_dir, out / "full")
         stored = stored_ids(out / "full" / DB_FILES[0])
         page_id = next(p for p in sorted(config["markers"]) if p in stored)
@@ -77,8 +93,10 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
             env, "search", config["markers"][page_id], "--json", "--retriever", "keyword"
         )
         # Free space (grow the filesystem) and run the crawl again.
+        (disk / "filler").unlink(missing_ok=True)
         subprocess.run(["mount", "-o", f"remount,size={config['grow_kb']}k", str(disk)], check=True)
         report["crawl_again"] = run(env, "crawl", config["space"])
+        report["reserve_after_again"] = (data_dir / RESERVE).exists()
         snapshot(data_dir, out / "after")
     finally:
         subprocess.run(["umount", str(disk)], check=False)

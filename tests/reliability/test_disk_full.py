@@ -88,10 +88,12 @@ def test_disk_full_mid_crawl_fails_cleanly_and_the_index_stays_usable(
     report = json.loads(done.stdout)
     assert report["add"]["rc"] == 0, report["add"]["out"]
 
-    # The crawl failed with a clear message, no traceback, and the disk really was full.
+    # The crawl failed with a clear message and no traceback; the store gave its reserve back
+    # to record that. The disk is then filled again for the rest.
     full = report["crawl_full"]
     assert full["rc"] == 1, full["out"]
     assert "the disk is full" in full["out"] and "Traceback" not in full["out"], full["out"]
+    assert report["reserve_after_full"] is False
     assert report["free_bytes"] < 64 * 1024
 
     # The index on the full disk: the job recorded as failed with the reason, file intact, no
@@ -106,12 +108,14 @@ def test_disk_full_mid_crawl_fails_cleanly_and_the_index_stays_usable(
     assert set(audit.versions) <= expected
     search = report["search_full"]
     assert search["rc"] == 0, search["out"]
-    hits = json.loads(search["out"])["results"]
+    assert "the disk is nearly full" in search["out"]  # no room to allocate the reserve again
+    hits = json.loads(search["stdout"])["results"]
     assert hits and hits[0]["page_id"] == f"{source_id}:{report['search_page']}"
 
     # Space freed: the next crawl completes, every eligible page exactly once.
     again = report["crawl_again"]
     assert again["rc"] == 0, again["out"]
+    assert report["reserve_after_again"] is True
     after = out / "after" / "confluence-rag.sqlite3"
     assert [status for status, _ in jobs(after)] == ["failed", "completed"]
     audit = audit_sqlite(after, source_id)

@@ -19,6 +19,7 @@ from confluence_rag.errors import ConfigurationError, StorageFull
 from confluence_rag.search.models import SearchFilters
 from confluence_rag.settings import Settings
 from confluence_rag.store import open_store
+from confluence_rag.store.disk_reserve import RESERVE_BYTES, DiskReserve
 from confluence_rag.store.sqlite import SQLiteStore
 from tests.store import builders as b
 
@@ -223,11 +224,33 @@ async def test_disk_full_is_a_clear_error_and_the_index_stays_usable(
     await sqlite_store._threads.write(lambda c: c.execute(f"PRAGMA max_page_count = {pages + 1}"))
     doc = b.document("2")
     parts = b.chunks(doc, ["x" * 20000 + f" {i}" for i in range(20)])
+    reserve = sqlite_store.path.with_name(sqlite_store.path.name + "-reserve")
+    assert reserve.stat().st_size == RESERVE_BYTES
     with pytest.raises(StorageFull, match="disk is full"):
         await sqlite_store.write_page(b.SOURCE, doc, parts, b.vectors(parts))
+    # The reserve went to the writes that record the failure (tests/reliability/test_disk_full
+    # shows, on a real full disk, that the failed job is then recorded).
+    assert not reserve.exists()
     hits = await sqlite_store.keyword_candidates("kept", SearchFilters(), 5)
     assert [r.text for r in await sqlite_store.fetch_chunks([c for c, _ in hits])] == ["kept safe"]
     assert set(await sqlite_store.page_versions(b.SOURCE)) == {"1"}
+    await sqlite_store.close()
+    await sqlite_store.open()  # the next open sets the reserve aside again
+    assert reserve.stat().st_size == RESERVE_BYTES
+
+
+def test_the_disk_reserve_takes_real_blocks_and_warns_when_it_cannot(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reserve = DiskReserve(tmp_path / "index.sqlite3")
+    assert reserve.ensure() and reserve.ensure()
+    assert reserve.path.stat().st_blocks * 512 >= RESERVE_BYTES  # not a sparse file
+    reserve.release()
+    assert not reserve.path.exists()
+    nowhere = DiskReserve(tmp_path / "missing" / "index.sqlite3")
+    assert not nowhere.ensure()
+    assert not nowhere.path.exists()
+    assert "could not set aside 1024 KB" in caplog.text
 
 
 def test_open_store_selects_the_backend(settings: Settings, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from confluence_rag.errors import StorageFull, StoreError
+from confluence_rag.store.disk_reserve import DiskReserve
 
 T = TypeVar("T")
 
@@ -48,6 +49,7 @@ class SQLiteThreads:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._write_conn: sqlite3.Connection | None = None
+        self._reserve = DiskReserve(path)
 
     @property
     def is_open(self) -> bool:
@@ -98,15 +100,19 @@ class SQLiteThreads:
         after: Callable[[T], None] | None,
     ) -> T:
         conn = self._writer_connection()
-        with translated_errors():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn, *args)
-            except BaseException:
-                if conn.in_transaction:  # SQLite may already have rolled back (disk full)
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        try:
+            with translated_errors():
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn, *args)
+                except BaseException:
+                    if conn.in_transaction:  # SQLite may already have rolled back (disk full)
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+        except StorageFull:
+            self._reserve.release()  # room for the writes that record this failure
+            raise
         if after is not None:
             after(result)
         return result
@@ -125,6 +131,7 @@ class SQLiteThreads:
 
     def _writer_connection(self) -> sqlite3.Connection:
         if self._write_conn is None:
+            self._reserve.ensure()  # once per open: after a full disk, the next open retries
             self._write_conn = self._connect(reader=False)
         return self._write_conn
 
