@@ -74,3 +74,32 @@ def test_migrations_run_from_any_working_directory(
     upgrade(url)
     assert current_revision(url) == head_revision()
     assert not (elsewhere / "alembic.ini").exists()
+
+
+def _indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+    return {r[0] for r in rows}
+
+
+async def test_a_database_at_the_first_revision_gains_the_chunk_page_index(
+    tmp_path: Path,
+) -> None:
+    """Revision 0002 adds the chunk -> page index that filtered keyword search names: a
+    database holding data at 0001 gains it when a store opens it, and its data stays searchable."""
+    path = tmp_path / "old.sqlite3"
+    url = f"sqlite:///{path}"
+    async with SQLiteStore(path) as store:
+        await store.ensure_index_model(b.MODEL, b.DIM)
+        await store.create_source(b.source())
+        doc = b.document("1", space="OPS")
+        parts = b.chunks(doc, ["rotate the signing keys"])
+        await store.write_page(b.SOURCE, doc, parts, b.vectors(parts))
+    downgrade(url, "0001")
+    assert "ix_chunks_id_page" not in _indexes(path)
+
+    async with SQLiteStore(path) as reopened:  # open() migrates to head
+        hits = await reopened.keyword_candidates("signing keys", SearchFilters(spaces=("OPS",)), 5)
+        assert len(hits) == 1
+    assert current_revision(url) == head_revision() == "0002"
+    assert "ix_chunks_id_page" in _indexes(path)
