@@ -92,8 +92,12 @@ def main(config: dict[str, Any]) -> dict[str, Any]:
         report["search_full"] = run(
             env, "search", config["markers"][page_id], "--json", "--retriever", "keyword"
         )
+        # Not a byte left: even opening the database fails, and it should say why.
+        fill(disk / "filler-all", leave=0)
+        report["search_no_room"] = run(env, "search", "anything", "--retriever", "keyword")
         # Free space (grow the filesystem) and run the crawl again.
-        (disk / "filler").unlink(missing_ok=True)
+        for filler in ("filler", "filler-all"):
+            (disk / filler).unlink(missing_ok=True)
         subprocess.run(["mount", "-o", f"remount,size={config['grow_kb']}k", str(disk)], check=True)
         report["crawl_again"] = run(env, "crawl", config["space"])
         report["reserve_after_again"] = (data_dir / RESERVE).exists()

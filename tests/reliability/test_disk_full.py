@@ -112,6 +112,11 @@ def test_disk_full_mid_crawl_fails_cleanly_and_the_index_stays_usable(
     hits = json.loads(search["stdout"])["results"]
     assert hits and hits[0]["page_id"] == f"{source_id}:{report['search_page']}"
 
+    # With not a byte left the database cannot even be opened: a plain message, not a driver's.
+    no_room = report["search_no_room"]
+    assert no_room["rc"] != 0 and "the disk is full" in no_room["out"], no_room["out"]
+    assert "Traceback" not in no_room["out"] and "sqlalche" not in no_room["out"], no_room["out"]
+
     # Space freed: the next crawl completes, every eligible page exactly once.
     again = report["crawl_again"]
     assert again["rc"] == 0, again["out"]

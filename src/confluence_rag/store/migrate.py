@@ -18,7 +18,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 from sqlalchemy.exc import SQLAlchemyError
 
-from confluence_rag.errors import StoreError
+from confluence_rag.errors import StorageFull, StoreError
+from confluence_rag.store.sqlite_conn import is_disk_full
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -32,10 +33,18 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at ``url`` up to ``revision``; ``StoreError`` if that fails."""
+    """Migrate the database at ``url`` up to ``revision``; ``StoreError`` if that fails.
+
+    Every store runs this as it opens, so it is where a SQLite file on a full disk is met first:
+    that is ``StorageFull`` with a plain message, not a driver error."""
     try:
         command.upgrade(alembic_config(url), revision)
     except SQLAlchemyError as exc:
+        if is_disk_full(getattr(exc, "orig", None) or exc):
+            raise StorageFull(
+                "the disk is full: the database cannot be opened until some space is freed "
+                f"where it lives ({url.removeprefix('sqlite:///')})"
+            ) from exc
         raise StoreError(f"database migration to {revision} failed: {exc}") from exc
 
 

@@ -164,10 +164,21 @@ def translated_errors() -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        text = str(exc)
-        if "disk is full" in text or getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+        if is_disk_full(exc):
             raise StorageFull(
                 "the disk is full: the write was rolled back and the index stays usable; "
                 "free some space and run the sync again"
             ) from exc
-        raise StoreError(f"database error: {text}") from exc
+        raise StoreError(f"database error: {exc}") from exc
+
+
+# SQLITE_IOERR_SHMSIZE: no room to create or grow the -shm file that every connection to a WAL
+# database maps; on a full disk, that is how opening the database fails.
+_DISK_FULL_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR_SHMSIZE")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an sqlite3 error means the disk holding the database has no room left."""
+    return isinstance(exc, sqlite3.Error) and (
+        "disk is full" in str(exc) or getattr(exc, "sqlite_errorname", "") in _DISK_FULL_ERRORS
+    )
