@@ -305,6 +305,10 @@ async def bench(args: argparse.Namespace, site_url: str, data_dir: Path) -> None
         f"no-change sync                 {idle_seconds:.2f} s, {idle_calls} embedding calls, "
         f"chunks embedded {idle_job.counters['chunks_embedded']}"
     )
+    # The space's summary line: how many pages the no-change sync still fetched by id (pages
+    # skipped by the rules, unless their skip was recorded).
+    summary = next(line for line in idle_job.log if "to fetch" in line)
+    print(f"no-change sync's listing       {summary}")
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ TABLES = {
     "index_meta",
     "chunks_fts",
     "code_fts",
+    "skipped_pages",
 }
 
 
@@ -82,11 +83,10 @@ def _indexes(path: Path) -> set[str]:
     return {r[0] for r in rows}
 
 
-async def test_a_database_at_the_first_revision_gains_the_chunk_page_index(
-    tmp_path: Path,
-) -> None:
-    """Revision 0002 adds the chunk -> page index that filtered keyword search names: a
-    database holding data at 0001 gains it when a store opens it, and its data stays searchable."""
+async def test_a_database_at_the_first_revision_gains_the_later_ones(tmp_path: Path) -> None:
+    """Revision 0002 adds the chunk -> page index that filtered keyword search names, 0003 the
+    skip records: a database holding data at 0001 gains both when a store opens it, and its
+    data stays searchable."""
     path = tmp_path / "old.sqlite3"
     url = f"sqlite:///{path}"
     async with SQLiteStore(path) as store:
@@ -96,10 +96,11 @@ async def test_a_database_at_the_first_revision_gains_the_chunk_page_index(
         parts = b.chunks(doc, ["rotate the signing keys"])
         await store.write_page(b.SOURCE, doc, parts, b.vectors(parts))
     downgrade(url, "0001")
-    assert "ix_chunks_id_page" not in _indexes(path)
+    assert "ix_chunks_id_page" not in _indexes(path) and "skipped_pages" not in _tables(path)
 
     async with SQLiteStore(path) as reopened:  # open() migrates to head
         hits = await reopened.keyword_candidates("signing keys", SearchFilters(spaces=("OPS",)), 5)
         assert len(hits) == 1
-    assert current_revision(url) == head_revision() == "0002"
+        assert await reopened.skipped_versions(b.SOURCE) == {}
+    assert current_revision(url) == head_revision() == "0003"
     assert "ix_chunks_id_page" in _indexes(path)

@@ -282,3 +282,26 @@ async def test_page_chunks_are_the_live_pages_chunks_in_reading_order(ready: Sto
     await ready.soft_delete_pages(b.SOURCE, ["1"], datetime.now(UTC))
     with pytest.raises(PageNotFound, match="deleted"):
         await ready.page_chunks(f"{b.SOURCE}:1")
+
+
+# --- skipped pages -----------------------------------------------------------------------------
+async def test_skip_records_are_kept_replaced_and_forgotten(ready: Store) -> None:
+    await ready.record_skipped(b.SOURCE, "7", 3, "rules-a", "near-empty: 4 characters")
+    await ready.record_skipped(b.SOURCE, "8", 1, "rules-b", "draft")
+    assert await ready.skipped_versions(b.SOURCE) == {"7": (3, "rules-a"), "8": (1, "rules-b")}
+    # Skipped again at a later version (or under other rules): the record is replaced.
+    await ready.record_skipped(b.SOURCE, "7", 5, "rules-b", "archived")
+    assert await ready.skipped_versions(b.SOURCE) == {"7": (5, "rules-b"), "8": (1, "rules-b")}
+    assert await ready.forget_skipped(b.SOURCE, ["7", "unknown"]) == 1
+    assert await ready.skipped_versions(b.SOURCE) == {"8": (1, "rules-b")}
+    with pytest.raises(SourceNotFound):
+        await ready.record_skipped("nope", "7", 1, "rules-a", "draft")
+    with pytest.raises(SourceNotFound):
+        await ready.skipped_versions("nope")
+
+
+async def test_deleting_a_source_drops_its_skip_records(ready: Store) -> None:
+    await ready.record_skipped(b.SOURCE, "7", 3, "rules-a", "draft")
+    await ready.delete_source(b.SOURCE)
+    await ready.create_source(b.source())
+    assert await ready.skipped_versions(b.SOURCE) == {}

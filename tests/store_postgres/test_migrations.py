@@ -49,9 +49,15 @@ async def test_upgrade_downgrade_upgrade_with_data(pg_database_url: str) -> None
 
     # And back up: the full schema again (the HNSW index comes with the first model).
     await _fill(pg_database_url)
-    assert {"sources", "pages", "chunks", "code_examples", "jobs", "index_meta"} <= _tables(
-        pg_database_url
-    )
+    assert {
+        "sources",
+        "pages",
+        "chunks",
+        "code_examples",
+        "jobs",
+        "index_meta",
+        "skipped_pages",
+    } <= _tables(pg_database_url)
     with psycopg.connect(pg_database_url) as conn:
         indexes = {
             row[0]

@@ -5,6 +5,7 @@ SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 
@@ -152,3 +153,56 @@ async def test_a_page_emptied_in_confluence_leaves_the_index_and_comes_back(
         assert again.counters["pages_restored"] == 1 and again.counters["pages_deleted"] == 0
         assert (await live_versions(services, source_id))[emptied] == state.content(emptied).version
         assert await services.store.page_chunks(key)
+
+
+def fetched_by_id(server: Any, page_id: str) -> bool:
+    """Whether a request since the log was cleared fetched ``page_id`` by id (CQL ``id in (...)``
+    or, for one id, ``id = "..."``)."""
+    queries = [unquote_plus(r.query) for r in server.state.requests]
+    return any(("id in" in q or "id =" in q) and page_id in q for q in queries)
+
+
+async def test_a_skipped_page_is_not_looked_at_again_until_it_or_the_rules_change(
+    backend_settings: Settings, emulator_factory: EmulatorFactory
+) -> None:
+    """A page the rules skip is recorded with its version and the rules' key: the next crawl
+    neither fetches nor converts it again; new rules look at it again."""
+    server = emulator_factory("cloud", pages=12)
+    state = server.state
+    async with build_services(backend_settings) as services:
+        source_id = await crawl(services, server, "DEMO")
+        emptied, doomed = leaf_pages(server, set(await live_versions(services, source_id)))[:2]
+        for page_id in (emptied, doomed):
+            state.edit_page(page_id, body="<p>tbd</p>")
+        first = await sync_now(services, source_id)
+        assert first.status == "completed", first.error
+        assert any(f"page {emptied} " in line and "near-empty" in line for line in first.log)
+        assert set(await services.store.skipped_versions(source_id)) == {emptied, doomed}
+        state.trash(doomed)  # gone from Confluence: its record goes with it
+
+        state.requests.clear()
+        job = await services.jobs.submit(source_id, "crawl")
+        again = await services.jobs.wait(job.id, timeout=120)
+        assert again.status == "completed", again.error
+        assert not fetched_by_id(server, emptied)
+        assert again.counters["pages_skipped"] == 1 and again.counters["pages_processed"] == 0
+        assert any("1 skipped at that version before" in line for line in again.log)
+        assert not any("near-empty" in line for line in again.log)  # not converted again
+
+        synced = await sync_now(services, source_id)
+        assert synced.counters["pages_skipped"] == 1
+        assert not any("near-empty" in line for line in synced.log)
+        assert set(await services.store.skipped_versions(source_id)) == {emptied}
+
+    # Other rules (a lower min_page_chars): the page is looked at again, and now kept.
+    lenient = backend_settings.model_copy(update={"min_page_chars": 1})
+    async with build_services(lenient) as services:
+        state.requests.clear()
+        job = await services.jobs.submit(source_id, "crawl")
+        services.jobs.start()
+        kept = await services.jobs.wait(job.id, timeout=120)
+        assert kept.status == "completed", kept.error
+        assert fetched_by_id(server, emptied)
+        assert kept.counters["pages_restored"] == 1
+        assert (await live_versions(services, source_id))[emptied] == state.content(emptied).version
+        assert await services.store.skipped_versions(source_id) == {}  # stored now: forgotten

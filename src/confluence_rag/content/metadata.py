@@ -11,6 +11,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+from confluence_rag import __version__
 from confluence_rag.confluence.models import Page
 from confluence_rag.content.code_blocks import extract_code_blocks
 from confluence_rag.content.context import ConversionContext
@@ -76,6 +77,16 @@ def should_skip(page: Page, markdown: str, settings: Settings) -> str | None:
     if length < settings.min_page_chars:
         return f"near-empty: {length} characters of text (minimum {settings.min_page_chars})"
     return None
+
+
+def skip_rules_key(settings: Settings) -> str:
+    """What a skip was decided by: the rule settings ``should_skip`` reads, and the release of
+    this code (a later converter may find text where this one found none). A page skipped under
+    another key is looked at again; under the same key, only a new version of it is."""
+    return (
+        f"{__version__};archived={settings.skip_archived};drafts={settings.skip_drafts};"
+        f"min_chars={settings.min_page_chars}"
+    )
 
 
 def to_document(page: Page, space_name: str, ctx: ConversionContext) -> Document:

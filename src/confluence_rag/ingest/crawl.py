@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from confluence_rag.confluence.models import Page
-from confluence_rag.content.metadata import should_skip, to_document
+from confluence_rag.content.metadata import should_skip, skip_rules_key, to_document
 from confluence_rag.content.models import Document
 from confluence_rag.content.storage import ConversionContext
 from confluence_rag.index.chunking import chunk_document
@@ -77,13 +77,7 @@ class CrawlJob:
             probe = await embedder.embed_documents(["confluence-rag model check"])
             await self._store.ensure_index_model(embedder.model_id, int(probe.shape[1]))
             stored = await self._store.page_versions(source.id)
-            plan = CrawlPlan(
-                source_id=source.id,
-                spaces=tuple(spaces),
-                page_types=tuple(source.page_types),
-                max_pages=source.max_pages,
-                stored_versions=stored,
-            )
+            plan = await self.plan(source, spaces, stored)
             finished = [s.key for s in spaces if progress.is_finished(s.key)]
             if finished:
                 progress.log(f"spaces already finished before: {', '.join(finished)}")
@@ -110,6 +104,29 @@ class CrawlJob:
         if counters["pages_failed"]:
             progress.log(f"{counters['pages_failed']} page(s) failed; see the lines above")
 
+    async def plan(
+        self,
+        source: SourceRecord,
+        spaces: list[SpaceTarget],
+        stored: dict[str, tuple[int, bool]],
+    ) -> CrawlPlan:
+        """The pipeline's plan for ``source`` (the sync job builds its plan here too)."""
+        rules = skip_rules_key(self._skip_settings(source))
+        return CrawlPlan(
+            source_id=source.id,
+            spaces=tuple(spaces),
+            page_types=tuple(source.page_types),
+            max_pages=source.max_pages,
+            stored_versions=stored,
+            skip_rules=rules,
+            skipped_versions=await self._store.skipped_versions(source.id),
+        )
+
+    def _skip_settings(self, source: SourceRecord) -> Settings:
+        """The settings ``should_skip`` reads: the source's own skip rules override them."""
+        rules = dict(source.skip_rules or {})
+        return self._settings.model_copy(update=rules) if rules else self._settings
+
     def preparer(
         self,
         source: SourceRecord,
@@ -121,8 +138,7 @@ class CrawlJob:
         in a thread. The source's own skip rules override the settings'. ``people`` names the
         users a page mentions (it may wait on the loop for a lookup; see people.py)."""
         settings = self._settings
-        rules = dict(source.skip_rules or {})
-        skip_settings = settings.model_copy(update=rules) if rules else settings
+        skip_settings = self._skip_settings(source)
         context = ConversionContext(base_url=base_url, space_names=dict(source.space_names))
         target = settings.chunk_target_tokens
         limit = min(settings.chunk_max_tokens, embedder.max_tokens)

@@ -80,6 +80,12 @@ class PageStore(Protocol):
         self, source_id: str, confluence_page_ids: Sequence[str], when: datetime
     ) -> int: ...
 
+    async def record_skipped(
+        self, source_id: str, confluence_page_id: str, version: int, rules: str, reason: str
+    ) -> None: ...
+
+    async def forget_skipped(self, source_id: str, confluence_page_ids: Sequence[str]) -> int: ...
+
 
 # Converts one page off the event loop: returns (document, chunks) or a skip reason.
 Preparer = Callable[[Page, str], "tuple[Document, list[Chunk]] | str"]
@@ -103,6 +109,10 @@ class CrawlPlan:
     max_pages: int | None = None
     # confluence_page_id -> (version, is_deleted) as stored when the run started
     stored_versions: Mapping[str, tuple[int, bool]] = field(default_factory=dict)
+    # The skip rules' key (content/metadata.skip_rules_key), and each page skipped before as
+    # (version, rules): skipped at the listed version under these rules, it is not fetched.
+    skip_rules: str = ""
+    skipped_versions: Mapping[str, tuple[int, str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)  # identity: a page is waited for by object
@@ -208,6 +218,10 @@ class PagePipeline:
         stored = self.plan.stored_versions.get(page_id)
         return stored is not None and stored[0] == version and not stored[1]
 
+    def skipped_before(self, page_id: str, version: int) -> bool:
+        """Whether this version of the page was skipped under the same rules by an earlier run."""
+        return self.plan.skipped_versions.get(page_id) == (version, self.plan.skip_rules)
+
     def space_listed(self, space: str) -> None:
         """Every page of ``space`` has been put: the space finishes when they are all done."""
         self._listing_finished(space)
@@ -255,6 +269,9 @@ class PagePipeline:
                 progress.count(space, "pages_skipped")
                 progress.log(f"page {page.id} ({page.title!r}) skipped: {result}")
                 await self._unindex_if_stored(space, page.id)
+                await self._store.record_skipped(
+                    self.plan.source_id, page.id, page.version, self.plan.skip_rules, result
+                )
                 self._dispose(space)
                 continue
             document, chunks = result
@@ -392,6 +409,8 @@ class PagePipeline:
             else:
                 matrix = np.zeros((0, dimension or self._embedder.dimension), dtype=np.float32)
             await self._store.write_page(self.plan.source_id, item.document, item.chunks, matrix)
+            if item.page.id in self.plan.skipped_versions:  # skipped before, stored now
+                await self._store.forget_skipped(self.plan.source_id, [item.page.id])
             stored = self.plan.stored_versions.get(item.page.id)
             self._progress.count(item.space, "pages_processed")
             if stored is None:
@@ -452,11 +471,14 @@ async def list_all_pages(pipeline: PagePipeline) -> None:
             remaining -= len(refs)
         progress.size_hint(space.key, len(refs))
         progress.count(space.key, "pages_listed", len(refs))
-        wanted = [ref.id for ref in refs if not pipeline.is_current(ref.id, ref.version)]
-        progress.count(space.key, "pages_unchanged", len(refs) - len(wanted))
+        changed = [ref for ref in refs if not pipeline.is_current(ref.id, ref.version)]
+        wanted = [ref.id for ref in changed if not pipeline.skipped_before(ref.id, ref.version)]
+        progress.count(space.key, "pages_unchanged", len(refs) - len(changed))
+        progress.count(space.key, "pages_skipped", len(changed) - len(wanted))
         progress.log(
-            f"space {space.key}: {len(refs)} pages listed, {len(refs) - len(wanted)} already "
-            f"stored at that version, {len(wanted)} to fetch"
+            f"space {space.key}: {len(refs)} pages listed, {len(refs) - len(changed)} already "
+            f"stored at that version, {len(changed) - len(wanted)} skipped at that version "
+            f"before, {len(wanted)} to fetch"
         )
         work.append((space.key, wanted))
     progress.set_stage("processing")

@@ -29,7 +29,10 @@ that fetching by id no longer returns (404/403: gone or restricted since) is del
 any listing stopped part-way, nothing is deleted from the listing comparison and the job log
 says so. Separately, a stored page whose new version the rules skip (emptied below
 ``min_page_chars``, archived or made a draft when those are skipped) is deleted as it is
-processed: its old text must not keep answering searches. Deleted pages are soft-deleted
+processed: its old text must not keep answering searches. A skipped page is recorded with its
+version and the rules' key (``content/metadata.skip_rules_key``), so later syncs and crawls pass
+over it, unfetched, until it changes or the rules do; a record goes when its page is stored or
+leaves the listings. Deleted pages are soft-deleted
 (hidden from search at once) and purged for good after ``settings.deleted_retention_days``. A
 page that comes back (restored from the trash, readable again, filled again) is written again
 and counted as restored.
@@ -47,7 +50,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -56,7 +59,7 @@ from confluence_rag.confluence.models import IdListing
 from confluence_rag.errors import ConfluenceError, ConfluenceRagError, JobCancelled
 from confluence_rag.ingest.job_context import JobContext
 from confluence_rag.ingest.people import UserDirectory
-from confluence_rag.ingest.pipeline import CrawlPlan, PagePipeline, SpaceTarget
+from confluence_rag.ingest.pipeline import PagePipeline, SpaceTarget
 from confluence_rag.ingest.progress import JobProgress
 from confluence_rag.settings import Settings
 from confluence_rag.store.base import SourceRecord, Store
@@ -144,13 +147,7 @@ class SyncJob:
                 spaces.append(SpaceTarget(key=key, name=space.name))
             context.raise_if_cancelled()
             await self._check_model(embedder)
-            plan = CrawlPlan(
-                source_id=source.id,
-                spaces=tuple(spaces),
-                page_types=tuple(source.page_types),
-                max_pages=source.max_pages,
-                stored_versions=stored,
-            )
+            plan = await self._crawl.plan(source, spaces, stored)
             live = sum(1 for _, deleted in stored.values() if not deleted)
             sync = SyncPlan(
                 since=since,
@@ -189,6 +186,7 @@ class SyncJob:
         progress.set_stage("finalizing")
         context.raise_if_cancelled()
         await self._delete_missing(source.id, stored, sync, progress)
+        await self._forget_gone_skips(source.id, plan.skipped_versions.keys(), sync)
         await self._purge(progress)
         counters = progress.counters()
         if counters["pages_failed"]:
@@ -229,6 +227,24 @@ class SyncJob:
         changed = await self._store.soft_delete_pages(source_id, doomed, self._clock())
         progress.count(SOURCE_WIDE, "pages_deleted", changed)
         progress.log(f"{changed} page(s) deleted from the index: {_ids(doomed)}")
+
+    async def _forget_gone_skips(
+        self, source_id: str, skipped: Iterable[str], sync: SyncPlan
+    ) -> None:
+        """Skip records of pages no complete listing shows any more (or that fetching by id no
+        longer returns) are dropped: their pages are gone, like a stored page that is deleted."""
+        listed: set[str] = set()
+        if sync.listings_complete:
+            for listing in sync.listings.values():
+                listed.update(listing.refs)
+        gone = {
+            page_id
+            for page_id in skipped
+            if page_id not in sync.delivered
+            and (page_id in sync.gone or (sync.listings_complete and page_id not in listed))
+        }
+        if gone:
+            await self._store.forget_skipped(source_id, sorted(gone))
 
     async def _purge(self, progress: JobProgress) -> None:
         days = self._settings.deleted_retention_days
@@ -276,7 +292,7 @@ async def _sync_space(pipeline: PagePipeline, sync: SyncPlan, key: str) -> None:
     plan, progress, client = pipeline.plan, pipeline.progress, pipeline.client
     seen: set[str] = set()
     fetch: list[str] = []
-    windowed = unchanged = refused = 0
+    windowed = unchanged = skipped = refused = 0
     if sync.since is not None:
         async for page in client.iter_pages(
             key, types=plan.page_types, modified_since=sync.since, include_body=True
@@ -287,6 +303,8 @@ async def _sync_space(pipeline: PagePipeline, sync: SyncPlan, key: str) -> None:
             windowed += 1
             if pipeline.is_current(page.id, page.version):
                 unchanged += 1
+            elif pipeline.skipped_before(page.id, page.version):
+                skipped += 1
             elif not _admit(sync, plan.stored_versions, page.id):
                 refused += 1
             elif page.body_storage is None:
@@ -304,17 +322,19 @@ async def _sync_space(pipeline: PagePipeline, sync: SyncPlan, key: str) -> None:
             continue
         if pipeline.is_current(ref.id, ref.version):
             unchanged += 1
+        elif pipeline.skipped_before(ref.id, ref.version):
+            skipped += 1
         elif _admit(sync, plan.stored_versions, ref.id):
             fetch.append(ref.id)
             extra += 1
         else:
             refused += 1
     progress.count(key, "pages_unchanged", unchanged)
-    progress.count(key, "pages_skipped", refused)
+    progress.count(key, "pages_skipped", skipped + refused)
     progress.log(
         f"space {key}: {len(refs)} pages listed, {windowed} in the change window, "
-        f"{unchanged} already current, {extra} new or changed found by the id listing only; "
-        f"{len(fetch)} to fetch by id"
+        f"{unchanged} already current, {skipped} skipped at that version before, {extra} new "
+        f"or changed found by the id listing only; {len(fetch)} to fetch by id"
     )
     delivered: set[str] = set()
     if fetch:

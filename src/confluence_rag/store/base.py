@@ -328,6 +328,21 @@ class Store(ABC):
         """``confluence_page_id -> (version, is_deleted)`` for every stored page of a source."""
 
     @abstractmethod
+    async def skipped_versions(self, source_id: str) -> dict[str, tuple[int, str]]:
+        """``confluence_page_id -> (version, rules)`` of the pages the skip rules left out."""
+
+    @abstractmethod
+    async def record_skipped(
+        self, source_id: str, confluence_page_id: str, version: int, rules: str, reason: str
+    ) -> None:
+        """Remember that the page was skipped at ``version`` under ``rules`` (replaces any
+        earlier record of it), so an unchanged page is not fetched again to be skipped again."""
+
+    @abstractmethod
+    async def forget_skipped(self, source_id: str, confluence_page_ids: Sequence[str]) -> int:
+        """Drop the skip records of these pages (stored since, or gone); how many there were."""
+
+    @abstractmethod
     async def embeddings_for_hashes(
         self, source_id: str | None, hashes: Sequence[str]
     ) -> dict[str, np.ndarray]:

@@ -261,6 +261,48 @@ class PostgresStore(Store):
 
         return await self._run(read)
 
+    async def skipped_versions(self, source_id: str) -> dict[str, tuple[int, str]]:
+        async def read(conn: Conn) -> dict[str, tuple[int, str]]:
+            await records_sql.require_source(conn, source_id)
+            rows = await fetchall(
+                conn,
+                "SELECT confluence_page_id, confluence_version, rules FROM skipped_pages "
+                "WHERE source_id = %s",
+                (source_id,),
+            )
+            return {
+                row["confluence_page_id"]: (int(row["confluence_version"]), row["rules"])
+                for row in rows
+            }
+
+        return await self._run(read)
+
+    async def record_skipped(
+        self, source_id: str, confluence_page_id: str, version: int, rules: str, reason: str
+    ) -> None:
+        async def write(conn: Conn) -> None:
+            await records_sql.require_source(conn, source_id, lock=True)
+            await conn.execute(
+                "INSERT INTO skipped_pages (source_id, confluence_page_id, confluence_version, "
+                "rules, reason, skipped_at) VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (source_id, confluence_page_id) DO UPDATE SET "
+                "confluence_version = EXCLUDED.confluence_version, rules = EXCLUDED.rules, "
+                "reason = EXCLUDED.reason, skipped_at = EXCLUDED.skipped_at",
+                (source_id, confluence_page_id, int(version), rules, reason, _now()),
+            )
+
+        await self._run(write)
+
+    async def forget_skipped(self, source_id: str, confluence_page_ids: Sequence[str]) -> int:
+        async def write(conn: Conn) -> int:
+            cursor = await conn.execute(
+                "DELETE FROM skipped_pages WHERE source_id = %s AND confluence_page_id = ANY(%s)",
+                (source_id, list(confluence_page_ids)),
+            )
+            return cursor.rowcount
+
+        return await self._run(write)
+
     async def embeddings_for_hashes(
         self, source_id: str | None, hashes: Sequence[str]
     ) -> dict[str, np.ndarray]:

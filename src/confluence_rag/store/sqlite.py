@@ -41,6 +41,7 @@ from confluence_rag.store.base import (
 )
 from confluence_rag.store.migrate import upgrade
 from confluence_rag.store.sqlite_conn import READERS, SQLiteThreads
+from confluence_rag.store.sqlite_pages import batched, marks, require_source
 from confluence_rag.store.sqlite_rows import db_time, page_from_row
 from confluence_rag.store.sqlite_vectors import VectorDelta, VectorSync
 
@@ -212,6 +213,45 @@ class SQLiteStore(Store):
             return {row[0]: (int(row[1]), bool(row[2])) for row in rows}
 
         return await self._threads.read(read)
+
+    async def skipped_versions(self, source_id: str) -> dict[str, tuple[int, str]]:
+        def read(conn: Any) -> dict[str, tuple[int, str]]:
+            require_source(conn, source_id)
+            rows = conn.execute(
+                "SELECT confluence_page_id, confluence_version, rules FROM skipped_pages "
+                "WHERE source_id = ?",
+                (source_id,),
+            )
+            return {row[0]: (int(row[1]), row[2]) for row in rows}
+
+        return await self._threads.read(read)
+
+    async def record_skipped(
+        self, source_id: str, confluence_page_id: str, version: int, rules: str, reason: str
+    ) -> None:
+        def write(conn: Any) -> None:
+            require_source(conn, source_id)
+            conn.execute(
+                "INSERT OR REPLACE INTO skipped_pages (source_id, confluence_page_id, "
+                "confluence_version, rules, reason, skipped_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (source_id, confluence_page_id, int(version), rules, reason, db_time(_now())),
+            )
+
+        await self._threads.write(write)
+
+    async def forget_skipped(self, source_id: str, confluence_page_ids: Sequence[str]) -> int:
+        def write(conn: Any) -> int:
+            forgotten = 0
+            for batch in batched(list(confluence_page_ids)):
+                forgotten += conn.execute(
+                    "DELETE FROM skipped_pages WHERE source_id = ? "
+                    f"AND confluence_page_id IN ({marks(len(batch))})",
+                    [source_id, *batch],
+                ).rowcount
+            return forgotten
+
+        count: int = await self._threads.write(write)
+        return count
 
     async def embeddings_for_hashes(
         self, source_id: str | None, hashes: Sequence[str]
