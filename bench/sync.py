@@ -39,6 +39,7 @@ from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL
 from confluence_rag.index.chunking import content_hash
 from confluence_rag.index.embedders import Embedder, create_embedder
 from confluence_rag.ingest.crawl import CrawlJob
+from confluence_rag.ingest.people import UserDirectory
 from confluence_rag.ingest.sources import NewSource
 from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
@@ -67,6 +68,7 @@ class HashVectors:
     def __init__(self, tokenizer: Embedder) -> None:
         self.tokenizer = tokenizer
         self.max_tokens = tokenizer.max_tokens
+        self.batch_size = tokenizer.batch_size
 
     def count_tokens(self, text: str) -> int:
         return self.tokenizer.count_tokens(text)
@@ -226,10 +228,13 @@ async def changed_chunk_hashes(
     crawl = CrawlJob(services.store, services.sources, lambda: embedder, services.settings)
     hashes: set[str] = set()
     async with services.sources.open_client(source) as client:
-        prepare = crawl.preparer(source, embedder, client.api_base)
+        # With the users a page mentions resolved to names, as the crawl and the sync do.
+        prepare = crawl.preparer(source, embedder, client.api_base, UserDirectory(client))
         names = dict(source.space_names)
         async for page in client.fetch_pages(list(edited)):
-            result = prepare(page, names.get(page.space_key, page.space_key))
+            # In a thread, as the pipeline runs it: name lookups wait on this loop.
+            space_name = names.get(page.space_key, page.space_key)
+            result = await asyncio.to_thread(prepare, page, space_name)
             if isinstance(result, str):
                 continue  # skipped by the rules: never embedded
             hashes.update(chunk.content_hash for chunk in result[1])
