@@ -251,6 +251,7 @@ def test_the_disk_reserve_takes_real_blocks_and_warns_when_it_cannot(
     assert not nowhere.ensure()
     assert not nowhere.path.exists()
     assert "could not set aside 1024 KB" in caplog.text
+    assert "nearly full" not in caplog.text  # that is said for ENOSPC only (test_disk_full)
 
 
 def test_open_store_selects_the_backend(settings: Settings, tmp_path: Path) -> None:

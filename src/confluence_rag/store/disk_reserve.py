@@ -14,6 +14,7 @@ the file again, if the disk has room by then.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from pathlib import Path
@@ -48,11 +49,13 @@ class DiskReserve:
                 _allocate(file, self.size)
         except OSError as exc:
             self.path.unlink(missing_ok=True)
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
             logger.warning(
-                "could not set aside %d KB of disk beside %s (%s): the disk is nearly full",
+                "could not set aside %d KB of disk beside %s (%s)%s",
                 self.size // 1024,
                 self.path.parent,
                 exc.strerror or exc,
+                ": the disk is nearly full" if full else "",
             )
             return False
         return True
