@@ -3,6 +3,7 @@
     .venv/bin/python bench/sync.py                      # 4,000 pages, 50 ms latency, MiniLM
     .venv/bin/python bench/sync.py --pages 500 --latency-ms 0
     .venv/bin/python bench/sync.py --embedder hash      # crawl not bounded by the model
+    .venv/bin/python bench/sync.py --embedder hash --spaces 8   # one source, 8 spaces
 
 The emulator runs in its own process and the space is changed through its REST write API (PUT a
 new version that appends a paragraph; DELETE moves a page to the trash), as a person editing
@@ -23,6 +24,7 @@ import asyncio
 import hashlib
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,8 +50,10 @@ from confluence_rag.store.base import JobRecord
 EMULATOR = """
 import sys
 from confluence_rag.emulator import EmulatorConfig, EmulatorServer
-config = EmulatorConfig(flavour="cloud", pages=int(sys.argv[1]), latency_ms=float(sys.argv[2]),
-                        extra_spaces={})
+pages, spaces = int(sys.argv[1]), int(sys.argv[3])
+extra = {f"S{n}": pages // spaces for n in range(2, spaces + 1)}
+config = EmulatorConfig(flavour="cloud", pages=pages - sum(extra.values()),
+                        latency_ms=float(sys.argv[2]), extra_spaces=extra)
 server = EmulatorServer(config, port=0).start()
 print(server.site_url, flush=True)
 sys.stdin.read()
@@ -110,7 +114,7 @@ class RecordingEmbedder:
 
 async def run(args: argparse.Namespace) -> None:
     emulator = subprocess.Popen(
-        [sys.executable, "-c", EMULATOR, str(args.pages), str(args.latency_ms)],
+        [sys.executable, "-c", EMULATOR, str(args.pages), str(args.latency_ms), str(args.spaces)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -255,7 +259,7 @@ async def bench(args: argparse.Namespace, site_url: str, data_dir: Path) -> None
         flavour="cloud",
         user_email=DEMO_EMAIL,
         api_token=DEMO_API_TOKEN,
-        space_key="DEMO",
+        space_keys=["DEMO", *(f"S{n}" for n in range(2, args.spaces + 1))],
     )
     async with build_services(settings, embedder=recorder) as services:
         source, _ = await services.sources.add(new, start=False)
@@ -310,16 +314,27 @@ async def bench(args: argparse.Namespace, site_url: str, data_dir: Path) -> None
         f"no-change sync                 {idle_seconds:.2f} s, {idle_calls} embedding calls, "
         f"chunks embedded {idle_job.counters['chunks_embedded']}"
     )
-    # The space's summary line: how many pages the no-change sync still fetched by id (pages
-    # skipped by the rules, unless their skip was recorded).
-    summary = next(line for line in idle_job.log if "to fetch" in line)
-    print(f"no-change sync's listing       {summary}")
+    # From the spaces' summary lines: what the no-change sync still fetched by id (pages the
+    # rules skipped, unless their skip was recorded).
+    skipped = _summed(idle_job.log, r"(\d+) skipped at that version before")
+    fetched = _summed(idle_job.log, r"(\d+) to fetch by id")
+    print(
+        f"no-change sync's listings      {skipped} skipped at that version before, "
+        f"{fetched} to fetch by id"
+    )
+
+
+def _summed(log: Sequence[str], pattern: str) -> int:
+    return sum(int(found.group(1)) for line in log if (found := re.search(pattern, line)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=4000)
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument(
+        "--spaces", type=int, default=1, help="Split the pages over this many spaces of the source."
+    )
     parser.add_argument("--change", type=float, default=0.01, help="Share of pages edited.")
     parser.add_argument("--delete", type=float, default=0.005, help="Share of pages trashed.")
     parser.add_argument("--seed", type=int, default=7)

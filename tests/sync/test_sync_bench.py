@@ -1,4 +1,5 @@
-"""The sync benchmark (bench/sync.py) runs, and its accounting holds on a small space: what the
+"""The sync benchmark (bench/sync.py) runs, and its accounting holds on a small source of three
+spaces: what the
 sync embedded is exactly what changed, and a sync with no changes fetches nothing by id (the
 pages the rules skipped are remembered, not fetched again)."""
 
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_the_sync_bench_runs_and_its_figures_add_up() -> None:
     done = subprocess.run(
         [sys.executable, "bench/sync.py", "--pages", "150", "--latency-ms", "0"]
-        + ["--embedder", "hash", "--change", "0.04"],
+        + ["--embedder", "hash", "--change", "0.04", "--spaces", "3"],
         cwd=REPO,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
         capture_output=True,
@@ -31,7 +32,7 @@ def test_the_sync_bench_runs_and_its_figures_add_up() -> None:
     lines = {line[:31].strip(): line[31:].strip() for line in done.stdout.splitlines()}
     assert lines["embedded == changed"] == "yes", done.stdout
     assert int(lines["chunks whose text changed"]) > 0, done.stdout
-    listing = lines["no-change sync's listing"]
+    listing = lines["no-change sync's listings"]
     assert listing.endswith("0 to fetch by id"), listing
     skipped = re.search(r"(\d+) skipped at that version before", listing)
     assert skipped is not None and int(skipped.group(1)) > 0, listing

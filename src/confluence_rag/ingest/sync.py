@@ -257,18 +257,36 @@ async def list_changes(pipeline: PagePipeline, sync: SyncPlan) -> None:
     """The sync's lister, space by space: the change window first, so its pages are converted,
     embedded and written while the id listing runs; then what only the id listing shows as new
     or changed, fetched by id. A resumed sync skips the spaces it finished but still lists
-    their ids: deletions are decided over every space of the source."""
+    their ids: deletions are decided over every space of the source.
+
+    The id listings are most of a sync's time: pages of ids, one request after another. Every
+    space's listing starts at once (the site's request limit still bounds them), while the
+    spaces are processed in order, so what a sync admits and logs does not depend on timing."""
     progress = pipeline.progress
     progress.set_stage("processing")
-    for space in pipeline.plan.spaces:
-        if progress.is_finished(space.key):
-            await _list_ids(pipeline, sync, space.key)
-        else:
-            await _sync_space(pipeline, sync, space.key)
+    types = pipeline.plan.page_types
+    listings = {
+        space.key: asyncio.create_task(
+            pipeline.client.iter_page_ids(space.key, types=types), name=f"id-listing-{space.key}"
+        )
+        for space in pipeline.plan.spaces
+    }
+    try:
+        for space in pipeline.plan.spaces:
+            if progress.is_finished(space.key):
+                await _list_ids(sync, space.key, listings[space.key], progress)
+            else:
+                await _sync_space(pipeline, sync, space.key, listings[space.key])
+    finally:
+        for task in listings.values():
+            task.cancel()
+        await asyncio.gather(*listings.values(), return_exceptions=True)
 
 
-async def _list_ids(pipeline: PagePipeline, sync: SyncPlan, key: str) -> IdListing:
-    listing: IdListing = await pipeline.client.iter_page_ids(key, types=pipeline.plan.page_types)
+async def _list_ids(
+    sync: SyncPlan, key: str, pending: asyncio.Task[IdListing], progress: JobProgress
+) -> IdListing:
+    listing = await pending
     sync.listings[key] = listing
     if not listing.complete:
         message = (
@@ -278,11 +296,13 @@ async def _list_ids(pipeline: PagePipeline, sync: SyncPlan, key: str) -> IdListi
         if sync.since is None:
             # A full listing is the only change feed here: going on would silently miss pages.
             raise ConfluenceError(message, details={"space_key": key})
-        pipeline.progress.log(f"warning: {message}; no page is deleted by this sync")
+        progress.log(f"warning: {message}; no page is deleted by this sync")
     return listing
 
 
-async def _sync_space(pipeline: PagePipeline, sync: SyncPlan, key: str) -> None:
+async def _sync_space(
+    pipeline: PagePipeline, sync: SyncPlan, key: str, listing: asyncio.Task[IdListing]
+) -> None:
     """One space: the change window (pages with bodies), the id listing, then what only the id
     listing shows as new or changed, fetched by id.
 
@@ -312,7 +332,7 @@ async def _sync_space(pipeline: PagePipeline, sync: SyncPlan, key: str) -> None:
             else:
                 sync.delivered.add(page.id)
                 await pipeline.put(key, page)
-    refs = (await _list_ids(pipeline, sync, key)).refs
+    refs = (await _list_ids(sync, key, listing, progress)).refs
     listed = len(refs) + len(seen - refs.keys())
     progress.size_hint(key, listed)
     progress.count(key, "pages_listed", listed)
