@@ -1,7 +1,6 @@
 """The sync benchmark (bench/sync.py) runs, and its accounting holds on a small source of three
-spaces: what the
-sync embedded is exactly what changed, and a sync with no changes fetches nothing by id (the
-pages the rules skipped are remembered, not fetched again)."""
+spaces: what the sync embedded is exactly what changed, and a sync with no changes fetches
+nothing by id (the pages the rules skipped are remembered, not fetched again)."""
 
 from __future__ import annotations
 
