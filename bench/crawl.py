@@ -20,7 +20,6 @@ import ctypes
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,23 +30,16 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.emulated_site import emulated_site  # noqa: E402
+
 from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, DEMO_PAT
 from confluence_rag.index.embedders import Embedder, create_embedder
 from confluence_rag.index.local_embedder import LocalEmbedder
 from confluence_rag.ingest.sources import NewSource
 from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
-
-EMULATOR = """
-import sys
-from confluence_rag.emulator import EmulatorConfig, EmulatorServer
-config = EmulatorConfig(flavour=sys.argv[1], pages=int(sys.argv[2]), latency_ms=float(sys.argv[3]),
-                        extra_spaces={})
-server = EmulatorServer(config, port=0).start()
-print(server.site_url, flush=True)
-sys.stdin.read()
-server.stop()
-"""
 
 
 class RecordingEmbedder:
@@ -134,23 +126,12 @@ def _rss_kb() -> int:
 
 
 async def run(args: argparse.Namespace) -> None:
-    emulator = subprocess.Popen(
-        [sys.executable, "-c", EMULATOR, args.flavour, str(args.pages), str(args.latency_ms)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert emulator.stdout is not None
-        site_url = emulator.stdout.readline().strip()
-        if not site_url:
-            raise SystemExit("the emulator did not start")
-        with tempfile.TemporaryDirectory(prefix="crawl-bench-") as tmp:
-            await crawl(args, site_url, Path(tmp))
-    finally:
-        if emulator.stdin is not None:
-            emulator.stdin.close()
-        emulator.wait(timeout=30)
+    config = {"flavour": args.flavour, "pages": args.pages, "latency_ms": args.latency_ms}
+    with (
+        emulated_site(**config, extra_spaces={}) as site_url,
+        tempfile.TemporaryDirectory(prefix="crawl-bench-") as tmp,
+    ):
+        await crawl(args, site_url, Path(tmp))
 
 
 async def crawl(args: argparse.Namespace, site_url: str, data_dir: Path) -> None:

@@ -25,7 +25,6 @@ import hashlib
 import os
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,10 @@ from typing import Any
 
 import httpx
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.emulated_site import emulated_site  # noqa: E402
 
 from confluence_rag.confluence.client import ConfluenceClient
 from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL
@@ -46,19 +49,6 @@ from confluence_rag.ingest.sources import NewSource
 from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
 from confluence_rag.store.base import JobRecord
-
-EMULATOR = """
-import sys
-from confluence_rag.emulator import EmulatorConfig, EmulatorServer
-pages, spaces = int(sys.argv[1]), int(sys.argv[3])
-extra = {f"S{n}": pages // spaces for n in range(2, spaces + 1)}
-config = EmulatorConfig(flavour="cloud", pages=pages - sum(extra.values()),
-                        latency_ms=float(sys.argv[2]), extra_spaces=extra)
-server = EmulatorServer(config, port=0).start()
-print(server.site_url, flush=True)
-sys.stdin.read()
-server.stop()
-"""
 
 
 class HashVectors:
@@ -113,23 +103,13 @@ class RecordingEmbedder:
 
 
 async def run(args: argparse.Namespace) -> None:
-    emulator = subprocess.Popen(
-        [sys.executable, "-c", EMULATOR, str(args.pages), str(args.latency_ms), str(args.spaces)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert emulator.stdout is not None
-        site_url = emulator.stdout.readline().strip()
-        if not site_url:
-            raise SystemExit("the emulator did not start")
-        with tempfile.TemporaryDirectory(prefix="sync-bench-") as tmp:
-            await bench(args, site_url, Path(tmp))
-    finally:
-        if emulator.stdin is not None:
-            emulator.stdin.close()
-        emulator.wait(timeout=30)
+    extra = {f"S{n}": args.pages // args.spaces for n in range(2, args.spaces + 1)}
+    pages = args.pages - sum(extra.values())
+    with (
+        emulated_site(pages=pages, latency_ms=args.latency_ms, extra_spaces=extra) as site_url,
+        tempfile.TemporaryDirectory(prefix="sync-bench-") as tmp,
+    ):
+        await bench(args, site_url, Path(tmp))
 
 
 class StoreTimer:
