@@ -105,6 +105,9 @@ SOURCE_UPDATABLE: frozenset[str] = frozenset(
         "sync_error",
     }
 )
+#: Source fields each backend stores as JSON, and as times.
+SOURCE_JSON = frozenset({"space_keys", "space_names", "tags", "page_types", "skip_rules"})
+SOURCE_TIMES = frozenset({"last_sync_at", "created_at", "updated_at"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +246,11 @@ JOB_UPDATABLE: frozenset[str] = frozenset(
         "lease_owner",
         "lease_expires_at",
     }
+)
+#: Job fields each backend stores as JSON, and as times.
+JOB_JSON = frozenset({"counters", "log", "checkpoint", "result"})
+JOB_TIMES = frozenset(
+    {"created_at", "started_at", "finished_at", "heartbeat_at", "lease_expires_at", "updated_at"}
 )
 
 

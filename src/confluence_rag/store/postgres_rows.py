@@ -24,6 +24,10 @@ from psycopg.types.json import Jsonb
 
 from confluence_rag.errors import StoreError
 from confluence_rag.store.base import (
+    JOB_JSON,
+    JOB_TIMES,
+    SOURCE_JSON,
+    SOURCE_TIMES,
     ChunkRow,
     CodeRow,
     JobRecord,
@@ -96,19 +100,6 @@ def _json_ready(value: Any) -> Any:
 
 def pg_json(value: Any) -> Jsonb:
     return Jsonb(_json_ready(value))
-
-
-SOURCE_JSON = {"space_keys", "space_names", "tags", "page_types", "skip_rules"}
-SOURCE_TIMES = {"last_sync_at", "created_at", "updated_at"}
-JOB_JSON = {"counters", "log", "checkpoint", "result"}
-JOB_TIMES = {
-    "created_at",
-    "started_at",
-    "finished_at",
-    "heartbeat_at",
-    "lease_expires_at",
-    "updated_at",
-}
 
 
 def source_value(name: str, value: Any) -> Any:

@@ -15,6 +15,10 @@ from typing import Any
 import numpy as np
 
 from confluence_rag.store.base import (
+    JOB_JSON,
+    JOB_TIMES,
+    SOURCE_JSON,
+    SOURCE_TIMES,
     ChunkRow,
     CodeRow,
     JobRecord,
@@ -70,8 +74,6 @@ def normalise_labels(labels: Any) -> tuple[str, ...]:
 
 
 # --- sources ------------------------------------------------------------------------------
-SOURCE_JSON = {"space_keys", "space_names", "tags", "page_types", "skip_rules"}
-SOURCE_TIMES = {"last_sync_at", "created_at", "updated_at"}
 
 
 def source_value(name: str, value: Any) -> Any:
@@ -200,15 +202,6 @@ def code_from_row(row: sqlite3.Row) -> CodeRow:
 
 
 # --- jobs ---------------------------------------------------------------------------------
-JOB_JSON = {"counters", "log", "checkpoint", "result"}
-JOB_TIMES = {
-    "created_at",
-    "started_at",
-    "finished_at",
-    "heartbeat_at",
-    "lease_expires_at",
-    "updated_at",
-}
 
 
 def job_value(name: str, value: Any) -> Any:
