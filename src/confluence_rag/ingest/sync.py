@@ -94,6 +94,10 @@ class SyncPlan:
     def listings_complete(self) -> bool:
         return bool(self.listings) and all(item.complete for item in self.listings.values())
 
+    def listed_ids(self) -> set[str]:
+        """Every page id the spaces' id listings showed."""
+        return {page_id for listing in self.listings.values() for page_id in listing.refs}
+
 
 class SyncJob:
     """Job handler for ``kind="sync"``. Shares the crawl's preparer (conversion rules)."""
@@ -214,10 +218,7 @@ class SyncJob:
         live = {page_id for page_id, (_, deleted) in stored.items() if not deleted}
         missing: set[str] = set()
         if sync.listings_complete:
-            listed: set[str] = set()
-            for listing in sync.listings.values():
-                listed.update(listing.refs)
-            missing = live - listed - sync.delivered
+            missing = live - sync.listed_ids() - sync.delivered
         # Fetched by id and not returned: deleted or restricted since it was listed. The server
         # answered for exactly these ids, so this holds even when a listing was incomplete.
         gone = (sync.gone & live) - sync.delivered
@@ -233,10 +234,7 @@ class SyncJob:
     ) -> None:
         """Skip records of pages no complete listing shows any more (or that fetching by id no
         longer returns) are dropped: their pages are gone, like a stored page that is deleted."""
-        listed: set[str] = set()
-        if sync.listings_complete:
-            for listing in sync.listings.values():
-                listed.update(listing.refs)
+        listed = sync.listed_ids() if sync.listings_complete else set()
         gone = {
             page_id
             for page_id in skipped
