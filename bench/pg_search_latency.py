@@ -41,9 +41,11 @@ sys.path.insert(0, str(REPO / "src"))
 
 from confluence_rag.content.models import Document  # noqa: E402
 from confluence_rag.index.models import Chunk  # noqa: E402
+from confluence_rag.records import (  # noqa: E402
+    SearchFilters,
+    SourceRecord,
+)
 from confluence_rag.search.fusion import reciprocal_rank_fusion  # noqa: E402
-from confluence_rag.search.models import SearchFilters  # noqa: E402
-from confluence_rag.store import SourceRecord  # noqa: E402
 from confluence_rag.store.postgres import PostgresStore  # noqa: E402
 from confluence_rag.store.postgres_schema import HNSW_INDEX  # noqa: E402
 

@@ -41,11 +41,11 @@ from confluence_rag.errors import SourceNotFound
 from confluence_rag.index.chunking import chunk_document
 from confluence_rag.index.embedders import Embedder, create_embedder
 from confluence_rag.index.models import Chunk
+from confluence_rag.records import SearchFilters, SourceRecord, split_page_key
 from confluence_rag.search.fusion import reciprocal_rank_fusion
-from confluence_rag.search.models import SearchFilters
 from confluence_rag.search.service import PAGES_CANDIDATE_FACTOR, Retriever, SearchService
 from confluence_rag.settings import Settings
-from confluence_rag.store import SourceRecord, Store, open_store, split_page_key, vector_index
+from confluence_rag.store import Store, open_store, vector_index
 
 EMBED_SLICE = 512  # texts per cache save, so an interrupted first run keeps its progress
 SOURCE_ID = "beir"

@@ -47,10 +47,12 @@ sys.path.insert(0, str(REPO / "src"))
 
 from confluence_rag.content.models import CodeBlock, Document  # noqa: E402
 from confluence_rag.index.models import Chunk  # noqa: E402
-from confluence_rag.search.models import SearchFilters  # noqa: E402
+from confluence_rag.records import (  # noqa: E402
+    SearchFilters,
+    SourceRecord,
+)
 from confluence_rag.search.service import SearchService  # noqa: E402
 from confluence_rag.settings import Settings  # noqa: E402
-from confluence_rag.store import SourceRecord  # noqa: E402
 from confluence_rag.store.sqlite import SQLiteStore  # noqa: E402
 
 SOURCE = "bench.atlassian.net:ENG+OPS+SALES+HR"
@@ -206,7 +208,7 @@ async def keyword_overlap(store: SQLiteStore, queries: Sequence[str]) -> float:
 
 async def delete_bench(chunks: int, per_page: int, workdir: Path) -> None:
     """delete_source of ``chunks`` chunks while another task keeps writing heartbeats."""
-    from confluence_rag.store import JobRecord
+    from confluence_rag.records import JobRecord
 
     path = workdir / f"delete-{chunks}.sqlite3"
     for suffix in ("", "-wal", "-shm"):

@@ -46,9 +46,9 @@ from confluence_rag.index.embedders import Embedder, create_embedder
 from confluence_rag.ingest.crawl import CrawlJob
 from confluence_rag.ingest.people import UserDirectory
 from confluence_rag.ingest.sources import NewSource
+from confluence_rag.records import JobRecord
 from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
-from confluence_rag.store.base import JobRecord
 
 
 class HashVectors:

@@ -14,7 +14,7 @@ import pytest
 
 from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, parse_fault_spec
 from confluence_rag.index.embedders import Embedder
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters
 from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
 from tests.ingest.conftest import data_files, new_source, run

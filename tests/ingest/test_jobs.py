@@ -13,9 +13,9 @@ import pytest
 
 from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, FaultRule
 from confluence_rag.errors import InvalidInput, JobAlreadyRunning, JobNotFound, SourceNotFound
+from confluence_rag.records import JobRecord
 from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
-from confluence_rag.store.base import JobRecord
 from tests.ingest.conftest import new_source, run
 from tests.ingest.fake_embeddings import FakeEmbeddingServer
 from tests.plugins.emulator import EmulatorFactory

@@ -19,10 +19,9 @@ from confluence_rag.confluence.client import ConfluenceClient
 from confluence_rag.emulator import EmulatorServer, FaultRule
 from confluence_rag.emulator.records import User
 from confluence_rag.ingest.people import MAX_FAILURES, Mentions, UserDirectory, find_mentions
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters, page_key
 from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
-from confluence_rag.store.base import page_key
 from tests.confluence.conftest import RecordedSleep, auth_for
 from tests.ingest.conftest import new_source, run
 from tests.plugins.emulator import EmulatorFactory

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from confluence_rag.records import JobRecord
 from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
-from confluence_rag.store.base import JobRecord
 from tests.ingest.conftest import new_source, run
 from tests.plugins.emulator import EmulatorFactory
 

@@ -28,9 +28,9 @@ from confluence_rag.emulator import (
 )
 from confluence_rag.emulator.state import EmulatorState
 from confluence_rag.ingest.sources import NewSource
+from confluence_rag.records import JobRecord
 from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
-from confluence_rag.store.base import JobRecord
 
 # Relative weights of the fault kinds in the mix (429 most common, like a real rate limit).
 FAULT_WEIGHTS: dict[str, float] = {

@@ -19,10 +19,9 @@ from confluence_rag.content.metadata import should_skip, to_document
 from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL
 from confluence_rag.index.chunking import chunk_document
 from confluence_rag.index.embedders import Embedder, create_embedder
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters, SourceRecord
 from confluence_rag.search.service import SearchService
 from confluence_rag.settings import Settings
-from confluence_rag.store import SourceRecord
 from confluence_rag.store.sqlite import SQLiteStore
 from tests.plugins.emulator import EmulatorFactory
 

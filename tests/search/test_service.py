@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from confluence_rag.errors import IndexModelMismatch, InvalidInput
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters
 from confluence_rag.search.service import SearchService
 from confluence_rag.settings import Settings
 from confluence_rag.store import Store

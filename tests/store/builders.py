@@ -11,7 +11,7 @@ import numpy as np
 
 from confluence_rag.content.models import CodeBlock, Document
 from confluence_rag.index.models import Chunk
-from confluence_rag.store import SourceRecord
+from confluence_rag.records import SourceRecord
 
 DIM = 8
 MODEL = "test-model"

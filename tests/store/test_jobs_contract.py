@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from confluence_rag.errors import Conflict, InvalidInput, JobNotFound
-from confluence_rag.store import JobRecord, Store
+from confluence_rag.records import JobRecord
+from confluence_rag.store import Store
 
 pytestmark = pytest.mark.anyio
 

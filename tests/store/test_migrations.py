@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters
 from confluence_rag.store.migrate import current_revision, downgrade, head_revision, upgrade
 from confluence_rag.store.sqlite import SQLiteStore
 from tests.store import builders as b

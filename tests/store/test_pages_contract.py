@@ -15,7 +15,7 @@ from confluence_rag.errors import (
     SourceNotFound,
     StoreError,
 )
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters
 from confluence_rag.store import Store
 from tests.store import builders as b
 

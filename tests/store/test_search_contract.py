@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from confluence_rag.errors import IndexModelMismatch, InvalidInput
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters
 from confluence_rag.store import Store
 from tests.store import builders as b
 

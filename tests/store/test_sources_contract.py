@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from confluence_rag.errors import Conflict, InvalidInput, NotFound, SourceNotFound
-from confluence_rag.store import JobRecord, Store
+from confluence_rag.records import JobRecord
+from confluence_rag.store import Store
 from tests.store import builders as b
 
 pytestmark = pytest.mark.anyio
@@ -116,7 +117,7 @@ async def test_delete_source_removes_everything_and_cancels_its_jobs(store: Stor
     assert (await store.get_job("j1")).status == "cancelled"
     assert await store.running_job_for_source(b.SOURCE) is None
     # The other source is untouched, in every index.
-    from confluence_rag.search.models import SearchFilters
+    from confluence_rag.records import SearchFilters
 
     keyword = await store.keyword_candidates("helm", SearchFilters(), 10)
     rows = await store.fetch_chunks([cid for cid, _ in keyword])

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from confluence_rag.errors import ConfigurationError, StorageFull
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters
 from confluence_rag.settings import Settings
 from confluence_rag.store import open_store
 from confluence_rag.store.disk_reserve import RESERVE_BYTES, DiskReserve

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters
 from confluence_rag.store.postgres import PostgresStore
 from tests.store import builders as b
 

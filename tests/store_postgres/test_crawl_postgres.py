@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters
 from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
 from confluence_rag.store.postgres import PostgresStore

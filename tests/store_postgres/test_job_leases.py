@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from confluence_rag.errors import InvalidInput
-from confluence_rag.store import JobRecord
+from confluence_rag.records import JobRecord
 from confluence_rag.store.postgres import PostgresStore
 from tests.store import builders as b
 

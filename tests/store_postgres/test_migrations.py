@@ -7,7 +7,7 @@ import asyncio
 import psycopg
 import pytest
 
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters
 from confluence_rag.store.migrate import current_revision, downgrade, head_revision, upgrade
 from confluence_rag.store.postgres import PostgresStore, sqlalchemy_url
 from tests.store import builders as b

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from confluence_rag.errors import IndexModelMismatch
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters
 from confluence_rag.settings import Settings
 from confluence_rag.store import open_store
 from confluence_rag.store.postgres import PostgresStore

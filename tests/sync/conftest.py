@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from confluence_rag.emulator import EmulatorServer
+from confluence_rag.records import JobRecord
 from confluence_rag.services import Services
 from confluence_rag.settings import Settings
-from confluence_rag.store.base import JobRecord
 from tests.ingest.conftest import new_source
 from tests.ingest.fake_embeddings import FakeEmbeddingServer
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from confluence_rag.ingest.scheduler import SyncScheduler
+from confluence_rag.records import JobRecord, SourceRecord
 from confluence_rag.services import build_services
-from confluence_rag.store.base import JobRecord, SourceRecord
 from tests.plugins.emulator import EmulatorFactory
 from tests.sync.conftest import JOB_TIMEOUT, new_source
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters
 from confluence_rag.services import Services, build_services
 from tests.ingest.fake_embeddings import FakeEmbeddingServer
 from tests.plugins.emulator import EmulatorFactory

@@ -30,9 +30,9 @@ import pytest
 
 from confluence_rag.emulator import EmulatorServer
 from confluence_rag.errors import ConfluenceRagError
+from confluence_rag.records import JobRecord
 from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
-from confluence_rag.store import JobRecord
 from tests.ingest.fake_embeddings import FakeEmbeddingServer
 
 EXECUTABLE = Path(sys.executable).parent / "confluence-rag"

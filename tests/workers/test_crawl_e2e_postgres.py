@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, parse_fault_spec
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters
 from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
 from tests.ingest.fake_embeddings import FakeEmbeddingServer

@@ -11,10 +11,9 @@ import pytest
 
 from confluence_rag.emulator import FaultRule
 from confluence_rag.errors import JobAlreadyRunning
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import JobRecord, SearchFilters
 from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
-from confluence_rag.store import JobRecord
 from tests.plugins.emulator import EmulatorFactory
 from tests.workers.conftest import Workers, add_source, db_counts, wait_for
 

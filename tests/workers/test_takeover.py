@@ -9,8 +9,8 @@ import signal
 
 import pytest
 
+from confluence_rag.records import JobRecord
 from confluence_rag.services import Services
-from confluence_rag.store import JobRecord
 from tests.plugins.emulator import EmulatorFactory
 from tests.workers.conftest import LEASE, Workers, add_source, db_counts, processed, wait_for
 

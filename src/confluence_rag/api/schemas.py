@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from confluence_rag.search.models import CodeHit, SearchFilters, SearchHit
-from confluence_rag.store import JobRecord, PageRecord, SourceRecord
+from confluence_rag.records import JobRecord, PageRecord, SearchFilters, SourceRecord
+from confluence_rag.search.models import CodeHit, SearchHit
 
 MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 100

@@ -34,8 +34,8 @@ from confluence_rag.cli.serve_cmd import GRACEFUL_SHUTDOWN_SECONDS
 from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, EmulatorConfig, EmulatorServer
 from confluence_rag.errors import ConfigurationError, SourceNotFound
 from confluence_rag.ingest.sources import NewSource, validate_new_source
+from confluence_rag.records import SourceRecord
 from confluence_rag.services import Services, build_services
-from confluence_rag.store import SourceRecord
 
 DEFAULT_QUERY = "how do we roll back a failed deployment"
 DEFAULT_EMULATOR_PORT = 8090

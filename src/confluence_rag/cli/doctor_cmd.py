@@ -31,9 +31,9 @@ from rich.table import Table
 from confluence_rag.cli.errors import EXIT_FAILURE, handle_errors
 from confluence_rag.cli.runtime import console, load_settings, run
 from confluence_rag.errors import ConfluenceRagError
+from confluence_rag.records import SourceRecord
 from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
-from confluence_rag.store import SourceRecord
 from confluence_rag.store.migrate import head_revision
 
 Status = Literal["ok", "warn", "fail", "skip"]

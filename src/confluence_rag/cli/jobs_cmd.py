@@ -14,8 +14,8 @@ from confluence_rag.cli.errors import handle_errors
 from confluence_rag.cli.progress_view import follow_job, report_outcome
 from confluence_rag.cli.runtime import console, load_settings, resolve_source, run
 from confluence_rag.errors import JobAlreadyRunning
+from confluence_rag.records import JobRecord
 from confluence_rag.services import Services, build_services
-from confluence_rag.store import JobRecord
 
 SOURCE_HELP = "Source id (see `confluence-rag sources`), or a space key that names one source."
 

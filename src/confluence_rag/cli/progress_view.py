@@ -22,8 +22,8 @@ from rich.progress import (
 from confluence_rag.api.schemas import PAGES_DONE, progress_out
 from confluence_rag.cli.errors import EXIT_FAILURE
 from confluence_rag.cli.runtime import on_interrupt
+from confluence_rag.records import JobRecord
 from confluence_rag.services import Services
-from confluence_rag.store import JobRecord
 
 CANCEL_WAIT_SECONDS = 15.0
 

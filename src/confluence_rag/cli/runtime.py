@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from confluence_rag.errors import ConfigurationError, InvalidInput, SourceNotFound
+from confluence_rag.records import SourceRecord
 from confluence_rag.services import Services
 from confluence_rag.settings import Settings
-from confluence_rag.store import SourceRecord
 
 T = TypeVar("T")
 

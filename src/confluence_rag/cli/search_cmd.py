@@ -20,7 +20,8 @@ from confluence_rag.api.schemas import (
 from confluence_rag.cli.errors import handle_errors
 from confluence_rag.cli.runtime import console, load_settings, run
 from confluence_rag.errors import InvalidInput
-from confluence_rag.search.models import SearchFilters, SearchMode
+from confluence_rag.records import SearchFilters
+from confluence_rag.search.models import SearchMode
 from confluence_rag.services import build_services
 
 Retriever = Literal["hybrid", "keyword", "semantic"]

@@ -17,8 +17,8 @@ from confluence_rag.cli.progress_view import report_outcome
 from confluence_rag.cli.runtime import console, load_settings, resolve_source, run
 from confluence_rag.errors import InvalidInput
 from confluence_rag.ingest.sources import NewSource
+from confluence_rag.records import JobRecord
 from confluence_rag.services import build_services
-from confluence_rag.store import JobRecord
 
 
 def register(app: typer.Typer) -> None:

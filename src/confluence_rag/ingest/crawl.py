@@ -26,8 +26,9 @@ from confluence_rag.index.models import Chunk
 from confluence_rag.ingest.job_context import JobContext
 from confluence_rag.ingest.people import UserDirectory
 from confluence_rag.ingest.pipeline import CrawlPlan, PagePipeline, SpaceTarget
+from confluence_rag.records import SourceRecord
 from confluence_rag.settings import Settings
-from confluence_rag.store.base import SourceRecord, Store
+from confluence_rag.store.base import Store
 
 if TYPE_CHECKING:
     from confluence_rag.index.embedders import Embedder

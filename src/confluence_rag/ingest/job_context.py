@@ -12,7 +12,7 @@ from typing import Any
 
 from confluence_rag.errors import JobCancelled
 from confluence_rag.ingest.progress import JobProgress
-from confluence_rag.store.base import JobRecord
+from confluence_rag.records import JobRecord
 
 
 @dataclass(slots=True)

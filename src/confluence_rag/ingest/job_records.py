@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from confluence_rag.store.base import JobRecord
+from confluence_rag.records import JobRecord
 
 ACTIVE = ("queued", "running")
 TERMINAL = ("completed", "failed", "cancelled")

@@ -58,8 +58,9 @@ from confluence_rag.ingest.job_records import log_line as _line
 from confluence_rag.ingest.job_records import now as _now
 from confluence_rag.ingest.job_records import summary as _summary
 from confluence_rag.ingest.progress import JobProgress
+from confluence_rag.records import JobRecord
 from confluence_rag.settings import Settings
-from confluence_rag.store.base import JobRecord, Store
+from confluence_rag.store.base import Store
 
 logger = logging.getLogger(__name__)
 

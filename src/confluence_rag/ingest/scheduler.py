@@ -31,8 +31,9 @@ from datetime import UTC, datetime, timedelta
 
 from confluence_rag.errors import ConfluenceRagError, JobAlreadyRunning
 from confluence_rag.ingest.jobs import JobRunner
+from confluence_rag.records import JobRecord, SourceRecord
 from confluence_rag.settings import Settings
-from confluence_rag.store.base import JobRecord, SourceRecord, Store
+from confluence_rag.store.base import Store
 
 logger = logging.getLogger(__name__)
 

@@ -32,9 +32,10 @@ from confluence_rag.errors import (
     SourceNotFound,
     StoreError,
 )
+from confluence_rag.records import JobRecord, SourceRecord
 from confluence_rag.secrets import CredentialCipher
 from confluence_rag.settings import Settings
-from confluence_rag.store.base import JobRecord, SourceRecord, Store
+from confluence_rag.store.base import Store
 
 if TYPE_CHECKING:
     from confluence_rag.ingest.jobs import JobRunner

@@ -34,8 +34,9 @@ from confluence_rag.errors import ConfluenceRagError, JobCancelled, JobNotFound
 from confluence_rag.ingest.job_context import JobContext
 from confluence_rag.ingest.jobs import FLUSH_SECONDS, TERMINAL, new_job_record
 from confluence_rag.ingest.progress import COUNTER_NAMES, JobProgress
+from confluence_rag.records import JobRecord
 from confluence_rag.settings import Settings
-from confluence_rag.store.base import JobRecord, Store
+from confluence_rag.store.base import Store
 
 if TYPE_CHECKING:
     from confluence_rag.ingest.jobs import JobRunner

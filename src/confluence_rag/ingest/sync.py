@@ -61,8 +61,9 @@ from confluence_rag.ingest.job_context import JobContext
 from confluence_rag.ingest.people import UserDirectory
 from confluence_rag.ingest.pipeline import PagePipeline, SpaceTarget
 from confluence_rag.ingest.progress import JobProgress
+from confluence_rag.records import SourceRecord
 from confluence_rag.settings import Settings
-from confluence_rag.store.base import SourceRecord, Store
+from confluence_rag.store.base import Store
 
 if TYPE_CHECKING:
     from confluence_rag.index.embedders import Embedder

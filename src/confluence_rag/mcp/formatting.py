@@ -24,8 +24,8 @@ from confluence_rag.mcp.models import (
     SpaceInfo,
     SyncStarted,
 )
+from confluence_rag.records import JobRecord, PageRecord, SourceRecord
 from confluence_rag.search.models import CodeHit, SearchHit
-from confluence_rag.store.base import JobRecord, PageRecord, SourceRecord
 
 # Log lines a progress answer carries: enough to see what happened, not the whole history.
 PROGRESS_LOG_LINES = 10

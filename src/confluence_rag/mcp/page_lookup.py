@@ -13,7 +13,8 @@ import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from confluence_rag.errors import InvalidInput, PageNotFound
-from confluence_rag.store.base import PageRecord, SourceRecord, Store, page_key
+from confluence_rag.records import PageRecord, SourceRecord, page_key
+from confluence_rag.store.base import Store
 
 _PATH_ID = re.compile(r"/(?:pages|blog/\d{4}/\d{2}/\d{2})/(\d+)(?:/|$)")
 _BARE_ID = re.compile(r"^\d{1,20}$")

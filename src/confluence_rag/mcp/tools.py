@@ -36,9 +36,8 @@ from confluence_rag.mcp.models import (
     SyncStarted,
 )
 from confluence_rag.mcp.page_lookup import find_page
-from confluence_rag.search.models import SearchFilters
+from confluence_rag.records import SearchFilters, SourceRecord
 from confluence_rag.services import Services
-from confluence_rag.store.base import SourceRecord
 
 ServicesProvider = Callable[[], Services]
 

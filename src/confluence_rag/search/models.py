@@ -11,16 +11,6 @@ SearchMode = Literal["chunks", "pages"]
 
 
 @dataclass(frozen=True, slots=True)
-class SearchFilters:
-    source_id: str | None = None
-    spaces: tuple[str, ...] = ()
-    labels: tuple[str, ...] = ()
-    page_types: tuple[str, ...] = ()
-    updated_after: datetime | None = None
-    language: str | None = None  # code search only
-
-
-@dataclass(frozen=True, slots=True)
 class SearchHit:
     chunk_id: int
     text: str

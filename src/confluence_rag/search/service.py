@@ -30,17 +30,12 @@ import numpy as np
 
 from confluence_rag.errors import IndexModelMismatch, InvalidInput
 from confluence_rag.index.embedders import Embedder
+from confluence_rag.records import ChunkRow, SearchFilters
 from confluence_rag.search.fusion import Fused, reciprocal_rank_fusion
-from confluence_rag.search.models import (
-    CodeHit,
-    MatchType,
-    SearchFilters,
-    SearchHit,
-    SearchMode,
-)
+from confluence_rag.search.models import CodeHit, MatchType, SearchHit, SearchMode
 from confluence_rag.search.snippets import Highlighter
 from confluence_rag.settings import Settings
-from confluence_rag.store import ChunkRow, Store
+from confluence_rag.store import Store
 from confluence_rag.store.query_terms import STOPWORDS, query_terms
 
 Retriever = Literal["hybrid", "keyword", "semantic"]

@@ -13,19 +13,19 @@ import importlib
 from pathlib import Path
 
 from confluence_rag.errors import ConfigurationError
-from confluence_rag.settings import Settings
-from confluence_rag.store.base import (
+from confluence_rag.records import (
     ChunkRow,
     CodeRow,
     IndexModel,
     JobRecord,
     PageRecord,
     SourceRecord,
-    Store,
     WriteResult,
     page_key,
     split_page_key,
 )
+from confluence_rag.settings import Settings
+from confluence_rag.store.base import Store
 
 __all__ = [
     "ChunkRow",

@@ -31,24 +31,23 @@ from confluence_rag.errors import (
     StoreError,
 )
 from confluence_rag.index.models import Chunk
-from confluence_rag.search.models import SearchFilters
-from confluence_rag.settings import Settings
-from confluence_rag.store import postgres_jobs as jobs_sql
-from confluence_rag.store import postgres_pages as pages_sql
-from confluence_rag.store import postgres_records as records_sql
-from confluence_rag.store import postgres_search as search_sql
-from confluence_rag.store.base import (
+from confluence_rag.records import (
     ChunkRow,
     CodeRow,
     IndexModel,
     JobRecord,
     PageRecord,
-    Scored,
+    SearchFilters,
     SourceRecord,
-    Store,
     WriteResult,
     split_page_key,
 )
+from confluence_rag.settings import Settings
+from confluence_rag.store import postgres_jobs as jobs_sql
+from confluence_rag.store import postgres_pages as pages_sql
+from confluence_rag.store import postgres_records as records_sql
+from confluence_rag.store import postgres_search as search_sql
+from confluence_rag.store.base import Scored, Store
 from confluence_rag.store.migrate import upgrade
 from confluence_rag.store.postgres_records import Conn, fetchall, fetchone
 from confluence_rag.store.postgres_rows import page_from_row, pg_time, register_vector

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from confluence_rag.errors import InvalidInput
-from confluence_rag.store.base import JobRecord
+from confluence_rag.records import JobRecord
 from confluence_rag.store.postgres_records import Conn, fetchone
 from confluence_rag.store.postgres_rows import job_from_row
 

@@ -21,7 +21,7 @@ import numpy as np
 from confluence_rag.content.models import Document
 from confluence_rag.errors import IndexModelMismatch, StoreError
 from confluence_rag.index.models import Chunk
-from confluence_rag.store.base import WriteResult, page_key
+from confluence_rag.records import WriteResult, page_key
 from confluence_rag.store.postgres_records import Conn, fetchall, fetchone, require_source
 from confluence_rag.store.postgres_rows import normalise_labels, pg_json, pg_time
 

@@ -23,7 +23,7 @@ from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
 from confluence_rag.errors import StoreError
-from confluence_rag.store.base import (
+from confluence_rag.records import (
     JOB_JSON,
     JOB_TIMES,
     SOURCE_JSON,

@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from confluence_rag.errors import IndexModelMismatch
-from confluence_rag.search.models import SearchFilters
-from confluence_rag.store.base import ChunkRow, CodeRow, IndexModel
+from confluence_rag.records import ChunkRow, CodeRow, IndexModel, SearchFilters
 from confluence_rag.store.postgres_records import Conn, fetchall, fetchone
 from confluence_rag.store.postgres_rows import (
     CHUNK_COLUMNS,

@@ -22,23 +22,22 @@ import numpy as np
 from confluence_rag.content.models import Document
 from confluence_rag.errors import IndexModelMismatch, InvalidInput, PageNotFound
 from confluence_rag.index.models import Chunk
-from confluence_rag.search.models import SearchFilters
-from confluence_rag.store import sqlite_jobs as jobs_sql
-from confluence_rag.store import sqlite_pages as pages_sql
-from confluence_rag.store import sqlite_records as records_sql
-from confluence_rag.store import sqlite_search as search_sql
-from confluence_rag.store.base import (
+from confluence_rag.records import (
     ChunkRow,
     CodeRow,
     IndexModel,
     JobRecord,
     PageRecord,
-    Scored,
+    SearchFilters,
     SourceRecord,
-    Store,
     WriteResult,
     split_page_key,
 )
+from confluence_rag.store import sqlite_jobs as jobs_sql
+from confluence_rag.store import sqlite_pages as pages_sql
+from confluence_rag.store import sqlite_records as records_sql
+from confluence_rag.store import sqlite_search as search_sql
+from confluence_rag.store.base import Scored, Store
 from confluence_rag.store.migrate import upgrade
 from confluence_rag.store.sqlite_conn import READERS, SQLiteThreads
 from confluence_rag.store.sqlite_pages import batched, marks, require_source

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from confluence_rag.errors import InvalidInput
-from confluence_rag.store.base import JobRecord
+from confluence_rag.records import JobRecord
 from confluence_rag.store.sqlite_rows import db_time, job_from_row
 
 # Queued, or running with a lapsed lease; never a job whose cancel was requested (the runner

@@ -18,7 +18,7 @@ import numpy as np
 from confluence_rag.content.models import Document
 from confluence_rag.errors import IndexModelMismatch, InvalidInput, SourceNotFound
 from confluence_rag.index.models import Chunk
-from confluence_rag.store.base import WriteResult, page_key
+from confluence_rag.records import WriteResult, page_key
 from confluence_rag.store.sqlite_rows import (
     db_json,
     db_time,

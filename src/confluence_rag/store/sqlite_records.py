@@ -20,7 +20,7 @@ from confluence_rag.errors import (
     NotFound,
     SourceNotFound,
 )
-from confluence_rag.store.base import (
+from confluence_rag.records import (
     ACTIVE_JOB_STATUSES,
     JOB_UPDATABLE,
     SOURCE_UPDATABLE,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from confluence_rag.store.base import (
+from confluence_rag.records import (
     JOB_JSON,
     JOB_TIMES,
     SOURCE_JSON,

@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from confluence_rag.search.models import SearchFilters
-from confluence_rag.store.base import ChunkRow, CodeRow
+from confluence_rag.records import ChunkRow, CodeRow, SearchFilters
 from confluence_rag.store.query_terms import fts5_match, query_terms
 from confluence_rag.store.sqlite_pages import batched, marks
 from confluence_rag.store.sqlite_rows import (

@@ -32,9 +32,9 @@ from confluence_rag.errors import (
     JobAlreadyRunning,
     NotFound,
 )
-from confluence_rag.search.models import CodeHit, SearchFilters, SearchHit, SearchMode
+from confluence_rag.records import JobRecord, SearchFilters, SourceRecord
+from confluence_rag.search.models import CodeHit, SearchHit, SearchMode
 from confluence_rag.services import Services
-from confluence_rag.store import JobRecord, SourceRecord
 from confluence_rag.web.forms import (
     SYNC_CHOICES,
     AddSourceForm,

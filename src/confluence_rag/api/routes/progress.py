@@ -20,8 +20,8 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from confluence_rag.api.deps import ServicesDep, get_services
 from confluence_rag.api.schemas import ProgressList, ProgressOut, progress_out
+from confluence_rag.records import JobRecord
 from confluence_rag.services import Services
-from confluence_rag.store import JobRecord
 
 router = APIRouter(prefix="/api/progress", tags=["progress"])
 

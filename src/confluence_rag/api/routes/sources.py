@@ -22,8 +22,8 @@ from confluence_rag.api.schemas import (
     source_out,
 )
 from confluence_rag.ingest.sources import NewSource
+from confluence_rag.records import SourceRecord
 from confluence_rag.services import Services
-from confluence_rag.store import SourceRecord
 
 router = APIRouter(prefix="/api/confluence/sources", tags=["sources"])
 
