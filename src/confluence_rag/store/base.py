@@ -172,6 +172,15 @@ class Store(ABC):
         """A live or soft-deleted page with its Markdown; ``PageNotFound``."""
 
     @abstractmethod
+    async def find_page_by_title(
+        self, source_id: str | None, space_key: str, title: str
+    ) -> PageRecord:
+        """The live page of ``space_key`` whose title equals ``title`` case-insensitively
+        (Confluence titles are unique per space); ``source_id=None`` looks in every source,
+        the first by creation order. ``PageNotFound`` when there is none; ``SourceNotFound``
+        for an unknown ``source_id``."""
+
+    @abstractmethod
     async def list_pages(
         self,
         source_id: str,
