@@ -275,3 +275,31 @@ class SearchFilters:
     page_types: tuple[str, ...] = ()
     updated_after: datetime | None = None
     language: str | None = None  # code search only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreDiagnosis:
+    """What ``store.diagnose`` found, looking without migrating, creating or repairing.
+
+    ``error`` is what stopped the inspection: before a connection (``connected`` False: the
+    file cannot be opened, the server not reached) or after it (the file is not a database).
+    ``problems`` are what an integrity check reported (empty: none, or none was run).
+    """
+
+    backend: Backend
+    location: str  # the SQLite file, or the PostgreSQL URL without its password
+    exists: bool  # False: a SQLite file not created yet (created on first use)
+    connected: bool
+    error: str | None = None
+    problems: tuple[str, ...] = ()
+    schema_revision: str | None = None  # None: never migrated
+    head_revision: str = ""
+    details: Mapping[str, str] = field(default_factory=dict)  # e.g. journal_mode
+
+    @property
+    def healthy(self) -> bool:
+        return self.connected and self.error is None and not self.problems
+
+    @property
+    def at_head(self) -> bool:
+        return self.schema_revision == self.head_revision

@@ -42,7 +42,7 @@ from confluence_rag.records import (
     WriteResult,
     split_page_key,
 )
-from confluence_rag.settings import Settings
+from confluence_rag.settings import POSTGRES_SCHEMES, Settings
 from confluence_rag.store import bookkeeping, page_reads
 from confluence_rag.store import postgres_jobs as jobs_sql
 from confluence_rag.store import postgres_pages as pages_sql
@@ -64,12 +64,11 @@ DEFAULT_EF_SEARCH = 100
 
 #: pg_advisory_lock key serialising schema migrations ("crag" in ASCII).
 MIGRATION_LOCK_KEY = 0x63726167
-_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
 def libpq_url(url: str) -> str:
     """The URL psycopg takes (``postgresql://``), from any accepted spelling."""
-    for scheme in _SCHEMES:
+    for scheme in POSTGRES_SCHEMES:
         if url.startswith(scheme):
             return "postgresql://" + url[len(scheme) :]
     raise ConfigurationError("a PostgreSQL URL must start with postgresql://")
