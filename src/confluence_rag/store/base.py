@@ -21,26 +21,15 @@ import numpy as np
 
 from confluence_rag.content.models import Document
 from confluence_rag.index.models import Chunk
-from confluence_rag.records import (  # noqa: F401  (re-exported for the backends)
-    ACTIVE_JOB_STATUSES,
-    JOB_JSON,
-    JOB_TIMES,
-    JOB_UPDATABLE,
-    SOURCE_JSON,
-    SOURCE_TIMES,
-    SOURCE_UPDATABLE,
+from confluence_rag.records import (
     ChunkRow,
     CodeRow,
     IndexModel,
     JobRecord,
-    JobStatus,
     PageRecord,
     SearchFilters,
     SourceRecord,
-    SyncStatus,
     WriteResult,
-    page_key,
-    split_page_key,
 )
 
 Scored = list[tuple[int, float]]
