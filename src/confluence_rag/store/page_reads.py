@@ -97,13 +97,8 @@ def find_page_by_title(
     ``lower(title)`` matches the index ``ix_pages_space_title`` (revision 0004). SQLite's
     ``lower`` folds ASCII letters only, PostgreSQL's every letter.
     """
-    where, params = (
-        f"p.space_key = ? AND lower(p.title) = lower(?) AND {d.live('p')}",
-        [
-            space_key,
-            title,
-        ],
-    )
+    where = f"p.space_key = ? AND lower(p.title) = lower(?) AND {d.live('p')}"
+    params = [space_key, title]
     if source_id is not None:
         yield from require_source(d, source_id)
         where += " AND p.source_id = ?"
