@@ -6,8 +6,10 @@ Alembic revision chain as SQLite (run on ``open()``). Each public method is one 
 (``serve``, workers, a CLI crawl) can share one database; PostgreSQL's MVCC gives every search a
 consistent snapshot while pages are being written.
 
-The SQL lives in ``postgres_records`` (sources, credentials, jobs, index identity),
-``postgres_pages`` (page writes) and ``postgres_search`` (search reads).
+The bookkeeping tables and page reads are shared with SQLite (``bookkeeping``, ``page_reads``:
+plans run here with the ``POSTGRES`` dialect); what is PostgreSQL's own lives in
+``postgres_pages`` (page write transactions), ``postgres_search`` (tsvector and HNSW reads) and
+``postgres_jobs`` (leases with ``SKIP LOCKED``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The SQLite store: one file, WAL, FTS5 for keywords, numpy for vectors.
 
-The async methods hand work to ``SQLiteThreads`` (one writer thread, a few reader threads); the
-SQL itself lives in ``sqlite_records`` (sources, credentials, jobs, index identity),
-``sqlite_pages`` (page writes and deletes) and ``sqlite_search`` (search reads), and the
-in-memory vector matrix in ``sqlite_vectors`` / ``vector_index``.
+The async methods hand work to ``SQLiteThreads`` (one writer thread, a few reader threads). The
+bookkeeping tables and page reads are shared with PostgreSQL (``bookkeeping``, ``page_reads``:
+plans run here with the ``SQLITE`` dialect); what is SQLite's own lives in ``sqlite_pages``
+(page write transactions, FTS rows), ``sqlite_search`` (FTS5 reads), ``sqlite_jobs`` (leases)
+and the in-memory vector matrix in ``sqlite_vectors`` / ``vector_index``.
 """
 
 from __future__ import annotations
