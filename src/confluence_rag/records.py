@@ -18,13 +18,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from confluence_rag.errors import InvalidInput
 
 SyncStatus = Literal["active", "syncing", "error", "paused"]
 JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+JobKind = Literal["crawl", "sync"]
+Flavour = Literal["cloud", "datacenter"]
+#: basic: email + API token (Cloud); bearer: personal access token (Data Center).
+AuthKind = Literal["basic", "bearer"]
+Backend = Literal["sqlite", "postgres"]
 ACTIVE_JOB_STATUSES: tuple[str, ...] = ("queued", "running")
+
+
+def job_kind(value: str) -> JobKind:
+    """``value`` as a job kind; ``InvalidInput`` if it is not one."""
+    for kind in get_args(JobKind):
+        if value == kind:
+            return kind
+    raise InvalidInput(
+        f"job kind must be one of {sorted(get_args(JobKind))}, got {value!r}",
+        details={"field": "kind"},
+    )
 
 
 def page_key(source_id: str, confluence_page_id: str) -> str:
@@ -50,12 +66,12 @@ class SourceRecord:
 
     id: str
     site_url: str
-    flavour: str = "cloud"  # cloud | datacenter
+    flavour: Flavour = "cloud"
     space_keys: tuple[str, ...] = ()
     space_names: Mapping[str, str] = field(default_factory=dict)
     title: str = ""
     user_email: str | None = None
-    auth_kind: str = "basic"  # basic (email + API token) | bearer (personal access token)
+    auth_kind: AuthKind = "basic"
     knowledge_type: str = "technical"
     tags: tuple[str, ...] = ()
     page_types: tuple[str, ...] = ("page", "blogpost")
@@ -64,7 +80,7 @@ class SourceRecord:
     sync_frequency_hours: float = 24.0
     paused: bool = False
     last_sync_at: datetime | None = None
-    sync_status: str = "active"  # SyncStatus
+    sync_status: SyncStatus = "active"
     sync_error: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -172,7 +188,7 @@ class CodeRow:
     breadcrumb: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WriteResult:
     """What ``write_page`` did.
 
@@ -198,8 +214,8 @@ class JobRecord:
 
     id: str
     source_id: str
-    kind: str  # crawl | sync
-    status: str = "queued"  # JobStatus
+    kind: JobKind
+    status: JobStatus = "queued"
     stage: str = "queued"
     percent: float = 0.0
     counters: Mapping[str, int] = field(default_factory=dict)
@@ -259,3 +275,31 @@ class SearchFilters:
     page_types: tuple[str, ...] = ()
     updated_after: datetime | None = None
     language: str | None = None  # code search only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreDiagnosis:
+    """What ``store.diagnose`` found, looking without migrating, creating or repairing.
+
+    ``error`` is what stopped the inspection: before a connection (``connected`` False: the
+    file cannot be opened, the server not reached) or after it (the file is not a database).
+    ``problems`` are what an integrity check reported (empty: none, or none was run).
+    """
+
+    backend: Backend
+    location: str  # the SQLite file, or the PostgreSQL URL without its password
+    exists: bool  # False: a SQLite file not created yet (created on first use)
+    connected: bool
+    error: str | None = None
+    problems: tuple[str, ...] = ()
+    schema_revision: str | None = None  # None: never migrated
+    head_revision: str = ""
+    details: Mapping[str, str] = field(default_factory=dict)  # e.g. journal_mode
+
+    @property
+    def healthy(self) -> bool:
+        return self.connected and self.error is None and not self.problems
+
+    @property
+    def at_head(self) -> bool:
+        return self.schema_revision == self.head_revision

@@ -15,6 +15,12 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from confluence_rag.errors import ConfigurationError
+
+#: URL schemes of ``database_url`` that select PostgreSQL, and the one that names a SQLite file.
+POSTGRES_SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
+SQLITE_SCHEME = "sqlite:///"
+
 
 def default_data_dir() -> Path:
     """XDG data home, as a laptop user expects (``~/.local/share/confluence-rag``)."""
@@ -185,4 +191,23 @@ class Settings(BaseSettings):
 
     @property
     def sqlite_path(self) -> Path:
+        """The SQLite file: ``database_url``'s ``sqlite:///path``, else one in ``data_dir``."""
+        url = (self.database_url or "").strip()
+        if url.startswith(SQLITE_SCHEME):
+            return Path(url.removeprefix(SQLITE_SCHEME))
         return self.data_dir / "confluence-rag.sqlite3"
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgres"]:
+        """Which store ``database_url`` selects: the one place its scheme is read.
+        ``ConfigurationError`` for a URL that names neither."""
+        url = (self.database_url or "").strip()
+        if not url or url.startswith(SQLITE_SCHEME):
+            return "sqlite"
+        if url.startswith(POSTGRES_SCHEMES):
+            return "postgres"
+        raise ConfigurationError(
+            "CONFLUENCE_RAG_DATABASE_URL must be postgresql://... (or sqlite:///path); "
+            "leave it unset for SQLite in the data dir",
+            details={"setting": "database_url"},
+        )

@@ -85,8 +85,8 @@ def _indexes(path: Path) -> set[str]:
 
 async def test_a_database_at_the_first_revision_gains_the_later_ones(tmp_path: Path) -> None:
     """Revision 0002 adds the chunk -> page index that filtered keyword search names, 0003 the
-    skip records: a database holding data at 0001 gains both when a store opens it, and its
-    data stays searchable."""
+    skip records, 0004 the title index: a database holding data at 0001 gains them all when a
+    store opens it, and its data stays searchable and findable by title."""
     path = tmp_path / "old.sqlite3"
     url = f"sqlite:///{path}"
     async with SQLiteStore(path) as store:
@@ -97,10 +97,28 @@ async def test_a_database_at_the_first_revision_gains_the_later_ones(tmp_path: P
         await store.write_page(b.SOURCE, doc, parts, b.vectors(parts))
     downgrade(url, "0001")
     assert "ix_chunks_id_page" not in _indexes(path) and "skipped_pages" not in _tables(path)
+    assert "ix_pages_space_title" not in _indexes(path)
 
     async with SQLiteStore(path) as reopened:  # open() migrates to head
         hits = await reopened.keyword_candidates("signing keys", SearchFilters(spaces=("OPS",)), 5)
         assert len(hits) == 1
         assert await reopened.skipped_versions(b.SOURCE) == {}
-    assert current_revision(url) == head_revision() == "0003"
-    assert "ix_chunks_id_page" in _indexes(path)
+        page = await reopened.find_page_by_title(b.SOURCE, "OPS", "DEPLOY GUIDE")
+        assert page.key == f"{b.SOURCE}:1"
+    assert current_revision(url) == head_revision() == "0004"
+    assert {"ix_chunks_id_page", "ix_pages_space_title"} <= _indexes(path)
+
+
+def test_the_title_lookup_uses_the_title_index(tmp_path: Path) -> None:
+    path = tmp_path / "plan.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        plan = " ".join(
+            str(row[3])
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM pages p WHERE p.space_key = ? "
+                "AND lower(p.title) = lower(?) AND p.is_deleted = 0",
+                ("DEV", "Deploy guide"),
+            )
+        )
+    assert "ix_pages_space_title" in plan, plan

@@ -257,10 +257,12 @@ def test_the_disk_reserve_takes_real_blocks_and_warns_when_it_cannot(
 def test_open_store_selects_the_backend(settings: Settings, tmp_path: Path) -> None:
     default = open_store(settings)
     assert isinstance(default, SQLiteStore) and default.path == settings.sqlite_path
-    explicit = open_store(
-        settings.model_copy(update={"database_url": f"sqlite:///{tmp_path}/x.db"})
-    )
+    explicit_settings = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path}/x.db"})
+    explicit = open_store(explicit_settings)
     assert isinstance(explicit, SQLiteStore) and explicit.path == tmp_path / "x.db"
+    assert settings.backend == explicit_settings.backend == "sqlite"
+    for url in ("postgresql://u@h/db", "postgres://u@h/db", "postgresql+psycopg://u@h/db"):
+        assert settings.model_copy(update={"database_url": url}).backend == "postgres"
     with pytest.raises(ConfigurationError, match="postgresql://"):
         open_store(settings.model_copy(update={"database_url": "mysql://nope"}))
 

@@ -1,4 +1,6 @@
-"""Job leases: workers on one queue never take the same job; a lapsed lease is taken over."""
+"""Job leases across processes on PostgreSQL: separate pools (worker processes) never take the
+same job, and a SIGKILLed worker's job is taken over. The backend-neutral lease contract is in
+``tests/store/test_leases_contract.py``."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from collections import Counter
 
 import pytest
 
-from confluence_rag.errors import InvalidInput
 from confluence_rag.records import JobRecord
 from confluence_rag.store.postgres import PostgresStore
 from tests.store import builders as b
@@ -49,43 +50,6 @@ async def test_concurrent_workers_never_claim_one_job_twice(pg_database_url: str
     finally:
         for store in stores:
             await store.close()
-
-
-async def test_lapsed_lease_is_taken_over_and_old_owner_loses_it(pg_store: PostgresStore) -> None:
-    await pg_store.create_job(
-        JobRecord(
-            id="j1", source_id=b.SOURCE, kind="crawl", checkpoint={"finished_spaces": ["DEV"]}
-        )
-    )
-    first = await pg_store.claim_job("j1", "worker-a", 0.2)
-    assert first is not None and first.lease_owner == "worker-a"
-    assert await pg_store.renew_lease("j1", "worker-a", 0.2)
-    assert await pg_store.claim_job("j1", "worker-b", 30) is None  # lease is live
-
-    await asyncio.sleep(0.5)  # worker-a "died": its lease lapses
-    second = await pg_store.claim_job("j1", "worker-b", 30)
-    assert second is not None and second.lease_owner == "worker-b"
-    assert dict(second.checkpoint) == {"finished_spaces": ["DEV"]}  # resumes where a stopped
-    assert second.started_at == first.started_at
-    assert not await pg_store.renew_lease("j1", "worker-a", 30)  # a must stop
-    assert await pg_store.renew_lease("j1", "worker-b", 30)
-
-
-async def test_finished_and_cancelled_jobs_are_not_claimed(pg_store: PostgresStore) -> None:
-    await pg_store.create_job(JobRecord(id="done", source_id=b.SOURCE, kind="crawl"))
-    await pg_store.update_job("done", status="completed")
-    await pg_store.create_job(JobRecord(id="stop", source_id=b.SOURCE, kind="crawl"))
-    await pg_store.update_job("stop", cancel_requested=True)
-    await pg_store.create_job(JobRecord(id="other", source_id=b.SOURCE, kind="sync"))
-    assert await pg_store.claim_job("done", "w", 30) is None
-    assert await pg_store.claim_job("stop", "w", 30) is None
-    assert await pg_store.claim_next_job("w", ["crawl"], 30) is None
-    job = await pg_store.claim_next_job("w", ["crawl", "sync"], 30)
-    assert job is not None and job.id == "other"
-    with pytest.raises(InvalidInput):
-        await pg_store.claim_next_job("", ["crawl"], 30)
-    with pytest.raises(InvalidInput):
-        await pg_store.renew_lease("other", "w", 0)
 
 
 _WORKER = """

@@ -62,10 +62,29 @@ async def test_upgrade_downgrade_upgrade_with_data(pg_database_url: str) -> None
         indexes = {
             row[0]
             for row in conn.execute(
-                "SELECT indexname FROM pg_indexes WHERE tablename IN ('chunks', 'code_examples')"
+                "SELECT indexname FROM pg_indexes "
+                "WHERE tablename IN ('chunks', 'code_examples', 'pages')"
             )
         }
-    assert {"ix_chunks_embedding_hnsw", "ix_chunks_tsv", "ix_code_tsv"} <= indexes
+    assert {
+        "ix_chunks_embedding_hnsw",
+        "ix_chunks_tsv",
+        "ix_code_tsv",
+        "ix_pages_space_title",
+    } <= indexes
+
+
+async def test_downgrading_the_title_index_keeps_the_pages(pg_database_url: str) -> None:
+    await _fill(pg_database_url)
+    sa_url = sqlalchemy_url(pg_database_url)
+    await asyncio.to_thread(downgrade, sa_url, "0003")
+    with psycopg.connect(pg_database_url) as conn:
+        names = {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes")}
+    assert "ix_pages_space_title" not in names
+    async with PostgresStore(pg_database_url) as store:  # open() migrates to head again
+        page = await store.find_page_by_title(None, "DEV", "deploy GUIDE")
+        assert page.source_id == b.SOURCE
+    assert current_revision(sa_url) == head_revision() == "0004"
 
 
 async def test_two_stores_open_one_database(pg_database_url: str) -> None:

@@ -4,9 +4,10 @@ Checks, in an order where each one's failure explains the next:
 
 1. **disk**: free space where the data dir lives (a full disk fails crawls), and that the data
    dir is writable.
-2. **database**: SQLite gets ``PRAGMA integrity_check`` on a *read-only* connection (the doctor
-   never repairs or migrates behind your back), plus its journal mode and schema revision against
-   the newest migration this code knows; PostgreSQL gets a connection and the same revision check.
+2. **database**: the store's own diagnosis (``store.diagnose``), which looks without changing
+   anything (the doctor never repairs or migrates behind your back): SQLite's integrity check on
+   a read-only connection, its journal mode and schema revision against the newest migration
+   this code knows; PostgreSQL a connection and the same revision check.
 3. **embedding model**: one real query embedding with the configured embedder, offline for the
    local model (its weights ship in a package), and whether it matches the model that built the
    index (vectors of different models never mix).
@@ -19,7 +20,6 @@ Exit status: 0 when nothing failed (warnings allowed), 1 otherwise.
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +31,10 @@ from rich.table import Table
 from confluence_rag.cli.errors import EXIT_FAILURE, handle_errors
 from confluence_rag.cli.runtime import console, load_settings, run
 from confluence_rag.errors import ConfluenceRagError
-from confluence_rag.records import SourceRecord
+from confluence_rag.records import SourceRecord, StoreDiagnosis
 from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
-from confluence_rag.store.migrate import head_revision
+from confluence_rag.store import diagnose
 
 Status = Literal["ok", "warn", "fail", "skip"]
 STYLES: dict[Status, str] = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
@@ -116,63 +116,39 @@ def check_disk(data_dir: Path, min_free_bytes: int) -> CheckResult:
 
 
 def check_database(settings: Settings) -> CheckResult:
-    url = (settings.database_url or "").strip()
-    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        return check_postgres(url)
-    path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
-    return check_sqlite(path or settings.sqlite_path)
-
-
-def check_sqlite(path: Path) -> CheckResult:
-    if not path.exists():
+    """The store's own diagnosis (read-only: nothing migrated, created or repaired), in words."""
+    try:
+        found = diagnose(settings)
+    except ConfluenceRagError as error:
+        return CheckResult("database", "fail", error.message)
+    if found.backend == "postgres":
+        if not found.connected:
+            return CheckResult("database", "fail", f"PostgreSQL not reachable: {found.error}")
+        return _with_revision("PostgreSQL: connected", found)
+    path = found.location
+    if not found.exists:
         return CheckResult("database", "warn", f"no index yet at {path} (created on first use)")
-    try:
-        # read-only: the doctor looks, it does not repair or migrate
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    except sqlite3.Error as error:
-        return CheckResult("database", "fail", f"cannot open {path}: {error}")
-    try:
-        problems = [str(row[0]) for row in conn.execute("PRAGMA integrity_check(20)")]
-        mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
-        revision = _sqlite_revision(conn)
-    except sqlite3.Error as error:
-        return CheckResult("database", "fail", f"{path} is damaged or not a database: {error}")
-    finally:
-        conn.close()
-    if problems != ["ok"]:
-        shown = "; ".join(problems[:3])
+    if not found.connected:
+        return CheckResult("database", "fail", f"cannot open {path}: {found.error}")
+    if found.error is not None:
+        return CheckResult(
+            "database", "fail", f"{path} is damaged or not a database: {found.error}"
+        )
+    if found.problems:
+        shown = "; ".join(found.problems[:3])
         return CheckResult(
             "database",
             "fail",
             f"integrity check of {path} found problems: {shown}. Restore a backup or re-crawl "
             "into a new data dir.",
         )
-    detail = f"SQLite {path}: integrity ok, journal {mode}"
-    return _with_revision(detail, revision)
+    detail = f"SQLite {path}: integrity ok, journal {found.details.get('journal_mode', '?')}"
+    return _with_revision(detail, found)
 
 
-def _sqlite_revision(conn: sqlite3.Connection) -> str | None:
-    try:
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    except sqlite3.OperationalError:  # no such table: never migrated
-        return None
-    return str(row[0]) if row else None
-
-
-def check_postgres(url: str) -> CheckResult:
-    from confluence_rag.store.migrate import current_revision
-    from confluence_rag.store.postgres import sqlalchemy_url
-
-    try:
-        revision = current_revision(sqlalchemy_url(url))
-    except ConfluenceRagError as error:
-        return CheckResult("database", "fail", f"PostgreSQL not reachable: {error.message}")
-    return _with_revision("PostgreSQL: connected", revision)
-
-
-def _with_revision(detail: str, revision: str | None) -> CheckResult:
-    head = head_revision()
-    if revision == head:
+def _with_revision(detail: str, found: StoreDiagnosis) -> CheckResult:
+    head, revision = found.head_revision, found.schema_revision
+    if found.at_head:
         return CheckResult("database", "ok", f"{detail}, schema at head ({head})")
     if revision is None:
         return CheckResult("database", "warn", f"{detail}, not migrated yet (done on first use)")

@@ -26,7 +26,6 @@ from confluence_rag.errors import ConfigurationError
 from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
 
-POSTGRES_SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
 # How long a graceful stop waits for running jobs to write their checkpoint and requeue.
 STOP_SECONDS = 20.0
 
@@ -39,8 +38,7 @@ def register(app: typer.Typer) -> None:
 
 def require_postgres(settings: Settings) -> str:
     """The database URL, or a clear refusal when it is not PostgreSQL."""
-    url = (settings.database_url or "").strip()
-    if not url.startswith(POSTGRES_SCHEMES):
+    if settings.backend != "postgres":
         raise ConfigurationError(
             "`confluence-rag worker` needs PostgreSQL: set CONFLUENCE_RAG_DATABASE_URL="
             "postgresql://user:password@host/db on every worker and on `serve`. With SQLite "
@@ -48,7 +46,7 @@ def require_postgres(settings: Settings) -> str:
             "jobs in its own process: one SQLite file has one writer, so extra worker "
             "processes would only wait for each other."
         )
-    return url
+    return (settings.database_url or "").strip()
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:

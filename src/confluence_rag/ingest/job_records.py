@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from confluence_rag.records import JobRecord
+from confluence_rag.records import JobRecord, job_kind
 
 ACTIVE = ("queued", "running")
 TERMINAL = ("completed", "failed", "cancelled")
@@ -24,7 +24,7 @@ def new_job_record(source_id: str, kind: str) -> JobRecord:
     return JobRecord(
         id=str(uuid.uuid4()),
         source_id=source_id,
-        kind=kind,
+        kind=job_kind(kind),
         status="queued",
         stage="queued",
         percent=0.0,

@@ -41,7 +41,6 @@ from confluence_rag.store.base import Store
 if TYPE_CHECKING:
     from confluence_rag.ingest.jobs import JobRunner
 
-_POSTGRES_SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
 # Counters that say a page reached its end in the pipeline (as in progress.py).
 _DONE = ("pages_processed", "pages_skipped", "pages_unchanged", "pages_failed")
 
@@ -50,7 +49,7 @@ def split_enabled(settings: Settings) -> bool:
     """Whether new multi-space crawls are split: the setting, else on for PostgreSQL."""
     if settings.split_spaces is not None:
         return settings.split_spaces
-    return (settings.database_url or "").strip().startswith(_POSTGRES_SCHEMES)
+    return settings.backend == "postgres"
 
 
 async def should_split(store: Store, settings: Settings, context: JobContext) -> bool:

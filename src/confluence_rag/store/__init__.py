@@ -9,10 +9,6 @@
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
-from confluence_rag.errors import ConfigurationError
 from confluence_rag.records import (
     ChunkRow,
     CodeRow,
@@ -26,6 +22,7 @@ from confluence_rag.records import (
 )
 from confluence_rag.settings import Settings
 from confluence_rag.store.base import Store
+from confluence_rag.store.diagnose import diagnose
 
 __all__ = [
     "ChunkRow",
@@ -36,6 +33,7 @@ __all__ = [
     "SourceRecord",
     "Store",
     "WriteResult",
+    "diagnose",
     "open_store",
     "page_key",
     "split_page_key",
@@ -43,30 +41,11 @@ __all__ = [
 
 
 def open_store(settings: Settings) -> Store:
-    """The store ``settings`` select (not yet opened)."""
-    url = (settings.database_url or "").strip()
-    if not url:
+    """The store ``settings.backend`` selects (not yet opened)."""
+    if settings.backend == "sqlite":
         from confluence_rag.store.sqlite import SQLiteStore
 
         return SQLiteStore(settings.sqlite_path)
-    if url.startswith("sqlite:///"):
-        from confluence_rag.store.sqlite import SQLiteStore
+    from confluence_rag.store.postgres import open_postgres_store
 
-        return SQLiteStore(Path(url.removeprefix("sqlite:///")))
-    if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
-        try:
-            module = importlib.import_module("confluence_rag.store.postgres")
-        except ModuleNotFoundError as exc:
-            if exc.name != "confluence_rag.store.postgres":
-                raise
-            raise ConfigurationError(
-                "CONFLUENCE_RAG_DATABASE_URL selects PostgreSQL, which this version does not "
-                "support yet; unset it to use SQLite in the data dir"
-            ) from None
-        store: Store = module.open_postgres_store(settings)
-        return store
-    raise ConfigurationError(
-        "CONFLUENCE_RAG_DATABASE_URL must be postgresql://... (or sqlite:///path); "
-        "leave it unset for SQLite in the data dir",
-        details={"setting": "database_url"},
-    )
+    return open_postgres_store(settings)

@@ -21,26 +21,15 @@ import numpy as np
 
 from confluence_rag.content.models import Document
 from confluence_rag.index.models import Chunk
-from confluence_rag.records import (  # noqa: F401  (re-exported for the backends)
-    ACTIVE_JOB_STATUSES,
-    JOB_JSON,
-    JOB_TIMES,
-    JOB_UPDATABLE,
-    SOURCE_JSON,
-    SOURCE_TIMES,
-    SOURCE_UPDATABLE,
+from confluence_rag.records import (
     ChunkRow,
     CodeRow,
     IndexModel,
     JobRecord,
-    JobStatus,
     PageRecord,
     SearchFilters,
     SourceRecord,
-    SyncStatus,
     WriteResult,
-    page_key,
-    split_page_key,
 )
 
 Scored = list[tuple[int, float]]
@@ -170,6 +159,15 @@ class Store(ABC):
     @abstractmethod
     async def get_page(self, key: str) -> PageRecord:
         """A live or soft-deleted page with its Markdown; ``PageNotFound``."""
+
+    @abstractmethod
+    async def find_page_by_title(
+        self, source_id: str | None, space_key: str, title: str
+    ) -> PageRecord:
+        """The live page of ``space_key`` whose title equals ``title`` case-insensitively
+        (Confluence titles are unique per space); ``source_id=None`` looks in every source,
+        the first by creation order. ``PageNotFound`` when there is none; ``SourceNotFound``
+        for an unknown ``source_id``."""
 
     @abstractmethod
     async def list_pages(

@@ -6,15 +6,17 @@ Alembic revision chain as SQLite (run on ``open()``). Each public method is one 
 (``serve``, workers, a CLI crawl) can share one database; PostgreSQL's MVCC gives every search a
 consistent snapshot while pages are being written.
 
-The SQL lives in ``postgres_records`` (sources, credentials, jobs, index identity),
-``postgres_pages`` (page writes) and ``postgres_search`` (search reads).
+The bookkeeping tables and page reads are shared with SQLite (``bookkeeping``, ``page_reads``:
+plans run here with the ``POSTGRES`` dialect); what is PostgreSQL's own lives in
+``postgres_pages`` (page write transactions), ``postgres_search`` (tsvector and HNSW reads) and
+``postgres_jobs`` (leases with ``SKIP LOCKED``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -42,16 +44,17 @@ from confluence_rag.records import (
     WriteResult,
     split_page_key,
 )
-from confluence_rag.settings import Settings
+from confluence_rag.settings import POSTGRES_SCHEMES, Settings
+from confluence_rag.store import bookkeeping, page_reads
 from confluence_rag.store import postgres_jobs as jobs_sql
 from confluence_rag.store import postgres_pages as pages_sql
-from confluence_rag.store import postgres_records as records_sql
 from confluence_rag.store import postgres_search as search_sql
 from confluence_rag.store.base import Scored, Store
+from confluence_rag.store.dialect import Plan
 from confluence_rag.store.migrate import upgrade
-from confluence_rag.store.postgres_records import Conn, fetchall, fetchone
-from confluence_rag.store.postgres_rows import page_from_row, pg_time, register_vector
-from confluence_rag.store.sqlite_pages import as_matrix
+from confluence_rag.store.postgres_rows import POSTGRES, Conn, fetchall, register_vector, run_plan
+from confluence_rag.store.validation import check_page_chunks
+from confluence_rag.store.values import as_matrix, now, utc
 
 T = TypeVar("T")
 
@@ -61,27 +64,13 @@ DELETE_BATCH_PAGES = 500
 #: HNSW candidate list size per search; recall@10 >= 0.95 at 100k chunks (bench/).
 DEFAULT_EF_SEARCH = 100
 
-_PAGE_COUNTS = (
-    "(SELECT count(*) FROM chunks c WHERE c.page_id = p.id) AS chunk_count, "
-    "(SELECT count(*) FROM code_examples e WHERE e.page_id = p.id) AS code_count"
-)
-_PAGE_LIST_COLUMNS = (
-    "p.id, p.source_id, p.confluence_page_id, p.space_key, p.type, p.status, p.title, "
-    "p.confluence_version, p.url, p.breadcrumb, p.ancestors, p.labels, p.author, p.created_at, "
-    "p.updated_at, p.is_deleted, p.deleted_at, p.indexed_at"
-)
 #: pg_advisory_lock key serialising schema migrations ("crag" in ASCII).
 MIGRATION_LOCK_KEY = 0x63726167
-_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def libpq_url(url: str) -> str:
     """The URL psycopg takes (``postgresql://``), from any accepted spelling."""
-    for scheme in _SCHEMES:
+    for scheme in POSTGRES_SCHEMES:
         if url.startswith(scheme):
             return "postgresql://" + url[len(scheme) :]
     raise ConfigurationError("a PostgreSQL URL must start with postgresql://")
@@ -182,27 +171,35 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             raise StoreError(f"database error: {exc}") from exc
 
+    async def _plan(self, plan: Callable[..., Plan[T]], *args: Any) -> T:
+        """A shared plan (``bookkeeping``, ``page_reads``) with PostgreSQL's dialect, in one
+        transaction."""
+
+        async def run(conn: Conn) -> T:
+            return await run_plan(conn, plan(POSTGRES, *args))
+
+        return await self._run(run)
+
     # --- index identity -------------------------------------------------------------------
     async def ensure_index_model(self, model_id: str, dimension: int) -> None:
-        await self._run(
-            records_sql.ensure_index_model, model_id, int(dimension), redacted(self.url)
-        )
+        rebuild = f"drop the database at {redacted(self.url)}"
+        await self._plan(bookkeeping.ensure_index_model, model_id, int(dimension), rebuild)
 
     async def get_index_model(self) -> IndexModel | None:
-        return await self._run(records_sql.get_index_model)
+        return await self._plan(bookkeeping.get_index_model)
 
     # --- sources --------------------------------------------------------------------------
     async def create_source(self, source: SourceRecord) -> None:
-        await self._run(records_sql.create_source, source)
+        await self._plan(bookkeeping.create_source, source)
 
     async def get_source(self, source_id: str) -> SourceRecord:
-        return await self._run(records_sql.get_source, source_id)
+        return await self._plan(bookkeeping.get_source, source_id)
 
     async def list_sources(self) -> list[SourceRecord]:
-        return await self._run(records_sql.list_sources)
+        return await self._plan(bookkeeping.list_sources)
 
     async def update_source(self, source_id: str, **fields: Any) -> None:
-        await self._run(records_sql.update_source, source_id, fields)
+        await self._plan(bookkeeping.update_source, source_id, fields)
 
     async def delete_source(self, source_id: str) -> None:
         # 1. Hide everything at once (out of every search) and cancel active jobs.
@@ -215,12 +212,13 @@ class PostgresStore(Store):
 
     @staticmethod
     async def _hide_source(conn: Conn, source_id: str) -> None:
-        await records_sql.require_source(conn, source_id)
-        await records_sql.cancel_active_jobs(conn, source_id, "the source was deleted")
+        await run_plan(conn, bookkeeping.require_source(POSTGRES, source_id, lock=True))
+        reason = "the source was deleted"
+        await run_plan(conn, bookkeeping.cancel_active_jobs(POSTGRES, source_id, reason))
         await conn.execute(
             "UPDATE pages SET is_deleted = true, deleted_at = %s WHERE source_id = %s "
             "AND NOT is_deleted",
-            (_now(), source_id),
+            (now(), source_id),
         )
 
     @staticmethod
@@ -238,96 +236,34 @@ class PostgresStore(Store):
         await conn.execute("DELETE FROM sources WHERE id = %s", (source_id,))
 
     async def put_credentials(self, source_id: str, ciphertext: bytes) -> None:
-        await self._run(records_sql.put_credentials, source_id, ciphertext)
+        await self._plan(bookkeeping.put_credentials, source_id, ciphertext)
 
     async def get_credentials(self, source_id: str) -> bytes:
-        return await self._run(records_sql.get_credentials, source_id)
+        return await self._plan(bookkeeping.get_credentials, source_id)
 
     # --- pages ----------------------------------------------------------------------------
     async def page_versions(self, source_id: str) -> dict[str, tuple[int, bool]]:
-        async def read(conn: Conn) -> dict[str, tuple[int, bool]]:
-            await records_sql.require_source(conn, source_id)
-            rows = await fetchall(
-                conn,
-                "SELECT confluence_page_id, confluence_version, is_deleted FROM pages "
-                "WHERE source_id = %s",
-                (source_id,),
-            )
-            return {
-                row["confluence_page_id"]: (int(row["confluence_version"]), bool(row["is_deleted"]))
-                for row in rows
-            }
-
-        return await self._run(read)
+        return await self._plan(page_reads.page_versions, source_id)
 
     async def skipped_versions(self, source_id: str) -> dict[str, tuple[int, str]]:
-        async def read(conn: Conn) -> dict[str, tuple[int, str]]:
-            await records_sql.require_source(conn, source_id)
-            rows = await fetchall(
-                conn,
-                "SELECT confluence_page_id, confluence_version, rules FROM skipped_pages "
-                "WHERE source_id = %s",
-                (source_id,),
-            )
-            return {
-                row["confluence_page_id"]: (int(row["confluence_version"]), row["rules"])
-                for row in rows
-            }
-
-        return await self._run(read)
+        return await self._plan(bookkeeping.skipped_versions, source_id)
 
     async def record_skipped(
         self, source_id: str, confluence_page_id: str, version: int, rules: str, reason: str
     ) -> None:
-        async def write(conn: Conn) -> None:
-            await records_sql.require_source(conn, source_id, lock=True)
-            await conn.execute(
-                "INSERT INTO skipped_pages (source_id, confluence_page_id, confluence_version, "
-                "rules, reason, skipped_at) VALUES (%s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (source_id, confluence_page_id) DO UPDATE SET "
-                "confluence_version = EXCLUDED.confluence_version, rules = EXCLUDED.rules, "
-                "reason = EXCLUDED.reason, skipped_at = EXCLUDED.skipped_at",
-                (source_id, confluence_page_id, int(version), rules, reason, _now()),
-            )
-
-        await self._run(write)
+        await self._plan(
+            bookkeeping.record_skipped, source_id, confluence_page_id, version, rules, reason
+        )
 
     async def forget_skipped(self, source_id: str, confluence_page_ids: Sequence[str]) -> int:
-        async def write(conn: Conn) -> int:
-            cursor = await conn.execute(
-                "DELETE FROM skipped_pages WHERE source_id = %s AND confluence_page_id = ANY(%s)",
-                (source_id, list(confluence_page_ids)),
-            )
-            return cursor.rowcount
-
-        return await self._run(write)
+        return await self._plan(bookkeeping.forget_skipped, source_id, list(confluence_page_ids))
 
     async def embeddings_for_hashes(
         self, source_id: str | None, hashes: Sequence[str]
     ) -> dict[str, np.ndarray]:
-        wanted = list(dict.fromkeys(hashes))
-        if not wanted:
+        if not hashes:
             return {}
-
-        async def read(conn: Conn) -> dict[str, np.ndarray]:
-            if source_id is None:
-                rows = await fetchall(
-                    conn,
-                    "SELECT DISTINCT ON (content_hash) content_hash, embedding FROM chunks "
-                    "WHERE content_hash = ANY(%s)",
-                    (wanted,),
-                )
-            else:
-                rows = await fetchall(
-                    conn,
-                    "SELECT DISTINCT ON (c.content_hash) c.content_hash, c.embedding "
-                    "FROM chunks c JOIN pages p ON p.id = c.page_id "
-                    "WHERE p.source_id = %s AND c.content_hash = ANY(%s)",
-                    (source_id, wanted),
-                )
-            return {row["content_hash"]: row["embedding"] for row in rows}
-
-        return await self._run(read)
+        return await self._plan(page_reads.embeddings_for_hashes, source_id, list(hashes))
 
     async def write_page(
         self,
@@ -338,12 +274,8 @@ class PostgresStore(Store):
     ) -> WriteResult:
         chunks = list(chunks)
         matrix = as_matrix(embeddings, len(chunks))
-        ordinals = [chunk.ordinal for chunk in chunks]
-        if len(set(ordinals)) != len(ordinals):
-            raise InvalidInput(f"chunks of page {document.page_id} repeat an ordinal")
-        if any(chunk.page_id != document.page_id for chunk in chunks):
-            raise InvalidInput(f"chunks given with page {document.page_id} belong to another page")
-        return await self._run(pages_sql.write_page, source_id, document, chunks, matrix, _now())
+        check_page_chunks(document, chunks)
+        return await self._run(pages_sql.write_page, source_id, document, chunks, matrix, now())
 
     async def soft_delete_pages(
         self, source_id: str, confluence_page_ids: Sequence[str], when: datetime
@@ -356,7 +288,7 @@ class PostgresStore(Store):
         return await self._run(pages_sql.restore_pages, source_id, list(confluence_page_ids))
 
     async def purge_deleted(self, older_than: datetime) -> int:
-        cutoff = pg_time(older_than)
+        cutoff = utc(older_than)
 
         async def purge_some(conn: Conn) -> int:
             rows = await fetchall(
@@ -373,20 +305,12 @@ class PostgresStore(Store):
         return total
 
     async def get_page(self, key: str) -> PageRecord:
-        source_id, confluence_page_id = split_page_key(key)
+        return await self._plan(page_reads.get_page, key)
 
-        async def read(conn: Conn) -> PageRecord:
-            row = await fetchone(
-                conn,
-                f"SELECT p.*, {_PAGE_COUNTS} FROM pages p "
-                "WHERE p.source_id = %s AND p.confluence_page_id = %s",
-                (source_id, confluence_page_id),
-            )
-            if row is None:
-                raise PageNotFound(f"no page {key!r}", details={"page_key": key})
-            return page_from_row(row)
-
-        return await self._run(read)
+    async def find_page_by_title(
+        self, source_id: str | None, space_key: str, title: str
+    ) -> PageRecord:
+        return await self._plan(page_reads.find_page_by_title, source_id, space_key, title)
 
     async def list_pages(
         self,
@@ -396,39 +320,12 @@ class PostgresStore(Store):
         offset: int = 0,
         include_deleted: bool = False,
     ) -> list[PageRecord]:
-        if limit < 0 or offset < 0:
-            raise InvalidInput("limit and offset must be 0 or more")
-
-        async def read(conn: Conn) -> list[PageRecord]:
-            await records_sql.require_source(conn, source_id)
-            where, params = "p.source_id = %s", [source_id]
-            if space is not None:
-                where += " AND p.space_key = %s"
-                params.append(space)
-            if not include_deleted:
-                where += " AND NOT p.is_deleted"
-            rows = await fetchall(
-                conn,
-                f"SELECT {_PAGE_LIST_COLUMNS}, {_PAGE_COUNTS} FROM pages p WHERE {where} "
-                "ORDER BY lower(p.title), p.id LIMIT %s OFFSET %s",
-                [*params, limit, offset],
-            )
-            return [page_from_row(row) for row in rows]
-
-        return await self._run(read)
+        return await self._plan(
+            page_reads.list_pages, source_id, space, limit, offset, include_deleted
+        )
 
     async def count_pages(self, source_id: str, space: str | None = None) -> int:
-        async def read(conn: Conn) -> int:
-            await records_sql.require_source(conn, source_id)
-            query = "SELECT count(*) AS n FROM pages WHERE source_id = %s AND NOT is_deleted"
-            params = [source_id]
-            if space is not None:
-                query += " AND space_key = %s"
-                params.append(space)
-            row = await fetchone(conn, query, params)
-            return int(row["n"]) if row else 0
-
-        return await self._run(read)
+        return await self._plan(page_reads.count_pages, source_id, space)
 
     # --- search primitives ----------------------------------------------------------------
     async def keyword_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
@@ -469,18 +366,18 @@ class PostgresStore(Store):
 
     # --- jobs -----------------------------------------------------------------------------
     async def create_job(self, job: JobRecord) -> None:
-        await self._run(records_sql.create_job, job)
+        await self._plan(bookkeeping.create_job, job)
 
     async def get_job(self, job_id: str) -> JobRecord:
-        return await self._run(records_sql.get_job, job_id)
+        return await self._plan(bookkeeping.get_job, job_id)
 
     async def update_job(self, job_id: str, **fields: Any) -> None:
-        await self._run(records_sql.update_job, job_id, fields)
+        await self._plan(bookkeeping.update_job, job_id, fields)
 
     async def list_jobs(
         self, active_only: bool = True, source_id: str | None = None, limit: int = 100
     ) -> list[JobRecord]:
-        return await self._run(records_sql.list_jobs, active_only, source_id, limit)
+        return await self._plan(bookkeeping.list_jobs, active_only, source_id, limit)
 
     async def running_job_for_source(self, source_id: str) -> JobRecord | None:
         jobs = await self.list_jobs(active_only=True, source_id=source_id, limit=1)

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from confluence_rag.errors import InvalidInput
 from confluence_rag.records import JobRecord
-from confluence_rag.store.postgres_records import Conn, fetchone
-from confluence_rag.store.postgres_rows import job_from_row
+from confluence_rag.store.postgres_rows import POSTGRES, Conn, fetchone
+from confluence_rag.store.rows import job_from_row
+from confluence_rag.store.validation import check_lease
 
 
 # A job another worker may take: queued, or running with a lapsed lease; never one whose
@@ -38,33 +38,26 @@ _TAKE = (
 )
 
 
-def _check(worker_id: str, lease_seconds: float) -> None:
-    if not worker_id:
-        raise InvalidInput("a worker needs a non-empty id")
-    if not lease_seconds > 0:
-        raise InvalidInput(f"a lease must last more than 0 seconds, got {lease_seconds}")
-
-
 async def claim_job(
     conn: Conn, job_id: str, worker_id: str, lease_seconds: float
 ) -> JobRecord | None:
     """Take this job if it is claimable; ``None`` if it is finished, cancelled, or leased by a
     live worker (or being claimed by another one right now)."""
-    _check(worker_id, lease_seconds)
+    check_lease(worker_id, lease_seconds)
     row = await fetchone(
         conn,
         _TAKE + "WHERE id = (SELECT j.id FROM jobs j WHERE j.id = %s AND "
         f"{_claimable('j')} FOR UPDATE SKIP LOCKED) RETURNING *",
         (worker_id, float(lease_seconds), job_id),
     )
-    return job_from_row(row) if row else None
+    return job_from_row(row, POSTGRES) if row else None
 
 
 async def claim_next_job(
     conn: Conn, worker_id: str, kinds: Sequence[str], lease_seconds: float
 ) -> JobRecord | None:
     """Take the oldest claimable job of one of ``kinds``; ``None`` when there is none."""
-    _check(worker_id, lease_seconds)
+    check_lease(worker_id, lease_seconds)
     if not kinds:
         return None
     row = await fetchone(
@@ -74,13 +67,13 @@ async def claim_next_job(
         "FOR UPDATE OF j SKIP LOCKED) RETURNING *",
         (worker_id, float(lease_seconds), list(kinds)),
     )
-    return job_from_row(row) if row else None
+    return job_from_row(row, POSTGRES) if row else None
 
 
 async def renew_lease(conn: Conn, job_id: str, worker_id: str, lease_seconds: float) -> bool:
     """Extend this worker's lease (the heartbeat). ``False``: the job is no longer this
     worker's (finished, or taken over after the lease lapsed), so it must stop working on it."""
-    _check(worker_id, lease_seconds)
+    check_lease(worker_id, lease_seconds)
     cur = await conn.execute(
         "UPDATE jobs SET heartbeat_at = now(), lease_expires_at = now() + "
         "make_interval(secs => %s), updated_at = now() WHERE id = %s AND lease_owner = %s "

@@ -21,17 +21,11 @@ import numpy as np
 
 from confluence_rag.errors import IndexModelMismatch
 from confluence_rag.records import ChunkRow, CodeRow, IndexModel, SearchFilters
-from confluence_rag.store.postgres_records import Conn, fetchall, fetchone
-from confluence_rag.store.postgres_rows import (
-    CHUNK_COLUMNS,
-    CODE_COLUMNS,
-    chunk_from_row,
-    code_from_row,
-    normalise_labels,
-    pg_time,
-)
+from confluence_rag.store.page_reads import page_filter_sql as shared_page_filter_sql
+from confluence_rag.store.postgres_rows import POSTGRES, Conn, fetchall, fetchone, pg_sql
 from confluence_rag.store.postgres_schema import TS_CONFIG
 from confluence_rag.store.query_terms import query_terms
+from confluence_rag.store.rows import CHUNK_COLUMNS, CODE_COLUMNS, chunk_from_row, code_from_row
 
 #: ts_rank_cd weights for {D, C, B, A}: title (A) > headings (B) > body (C), as SQLite's bm25
 #: column weights.
@@ -43,29 +37,9 @@ EF_SEARCH_MAX = 1000
 
 
 def page_filter_sql(filters: SearchFilters, alias: str = "p") -> tuple[str, list[Any]]:
-    """A WHERE fragment over ``pages AS alias``: live pages matching every filter given."""
-    clauses = [f"NOT {alias}.is_deleted"]
-    params: list[Any] = []
-    if filters.source_id:
-        clauses.append(f"{alias}.source_id = %s")
-        params.append(filters.source_id)
-    if filters.spaces:
-        clauses.append(f"{alias}.space_key = ANY(%s)")
-        params.append(list(filters.spaces))
-    if filters.page_types:
-        clauses.append(f"{alias}.type = ANY(%s)")
-        params.append(list(filters.page_types))
-    if filters.updated_after is not None:
-        clauses.append(f"{alias}.updated_at > %s")
-        params.append(pg_time(filters.updated_after))
-    labels = normalise_labels(filters.labels)
-    if labels:
-        clauses.append(
-            f"EXISTS (SELECT 1 FROM page_labels l WHERE l.page_id = {alias}.id "
-            "AND l.label = ANY(%s))"
-        )
-        params.append(list(labels))
-    return " AND ".join(clauses), params
+    """``page_reads.page_filter_sql`` in PostgreSQL's spelling."""
+    where, params = shared_page_filter_sql(POSTGRES, filters, alias)
+    return pg_sql(where), params
 
 
 def tsquery_text(query: str) -> str:
@@ -228,7 +202,7 @@ async def fetch_chunks(conn: Conn, ids: Sequence[int]) -> list[ChunkRow]:
         "WHERE c.id = ANY(%s) AND NOT p.is_deleted",
         (wanted,),
     )
-    found = {int(row["chunk_id"]): chunk_from_row(row) for row in rows}
+    found = {int(row["chunk_id"]): chunk_from_row(row, POSTGRES) for row in rows}
     return [found[i] for i in dict.fromkeys(wanted) if i in found]
 
 
@@ -240,7 +214,7 @@ async def page_chunks(conn: Conn, source_id: str, confluence_page_id: str) -> li
         "ORDER BY c.ordinal",
         (source_id, confluence_page_id),
     )
-    return [chunk_from_row(row) for row in rows]
+    return [chunk_from_row(row, POSTGRES) for row in rows]
 
 
 async def fetch_code(conn: Conn, ids: Sequence[int]) -> list[CodeRow]:
@@ -251,5 +225,5 @@ async def fetch_code(conn: Conn, ids: Sequence[int]) -> list[CodeRow]:
         "WHERE e.id = ANY(%s) AND NOT p.is_deleted",
         (wanted,),
     )
-    found = {int(row["code_id"]): code_from_row(row) for row in rows}
+    found = {int(row["code_id"]): code_from_row(row, POSTGRES) for row in rows}
     return [found[i] for i in dict.fromkeys(wanted) if i in found]

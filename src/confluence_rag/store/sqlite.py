@@ -1,18 +1,19 @@
 """The SQLite store: one file, WAL, FTS5 for keywords, numpy for vectors.
 
-The async methods hand work to ``SQLiteThreads`` (one writer thread, a few reader threads); the
-SQL itself lives in ``sqlite_records`` (sources, credentials, jobs, index identity),
-``sqlite_pages`` (page writes and deletes) and ``sqlite_search`` (search reads), and the
-in-memory vector matrix in ``sqlite_vectors`` / ``vector_index``.
+The async methods hand work to ``SQLiteThreads`` (one writer thread, a few reader threads). The
+bookkeeping tables and page reads are shared with PostgreSQL (``bookkeeping``, ``page_reads``:
+plans run here with the ``SQLITE`` dialect); what is SQLite's own lives in ``sqlite_pages``
+(page write transactions, FTS rows), ``sqlite_search`` (FTS5 reads), ``sqlite_jobs`` (leases)
+and the in-memory vector matrix in ``sqlite_vectors`` / ``vector_index``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,16 +34,18 @@ from confluence_rag.records import (
     WriteResult,
     split_page_key,
 )
+from confluence_rag.store import bookkeeping, page_reads
 from confluence_rag.store import sqlite_jobs as jobs_sql
 from confluence_rag.store import sqlite_pages as pages_sql
-from confluence_rag.store import sqlite_records as records_sql
 from confluence_rag.store import sqlite_search as search_sql
 from confluence_rag.store.base import Scored, Store
+from confluence_rag.store.dialect import Plan
 from confluence_rag.store.migrate import upgrade
 from confluence_rag.store.sqlite_conn import READERS, SQLiteThreads
-from confluence_rag.store.sqlite_pages import batched, marks, require_source
-from confluence_rag.store.sqlite_rows import db_time, page_from_row
+from confluence_rag.store.sqlite_rows import SQLITE, run_plan
 from confluence_rag.store.sqlite_vectors import VectorDelta, VectorSync
+from confluence_rag.store.validation import check_page_chunks
+from confluence_rag.store.values import as_matrix, iso_time, now
 
 T = TypeVar("T")
 
@@ -51,19 +54,10 @@ T = TypeVar("T")
 # heartbeats) get the writer every ~50 ms instead of waiting for the whole source.
 DELETE_BATCH_CHUNKS = 500
 
-_PAGE_COUNTS = (
-    "(SELECT count(*) FROM chunks c WHERE c.page_id = p.id) AS chunk_count, "
-    "(SELECT count(*) FROM code_examples e WHERE e.page_id = p.id) AS code_count"
-)
-_PAGE_LIST_COLUMNS = (
-    "p.id, p.source_id, p.confluence_page_id, p.space_key, p.type, p.status, p.title, "
-    "p.confluence_version, p.url, p.breadcrumb, p.ancestors, p.labels, p.author, p.created_at, "
-    "p.updated_at, p.is_deleted, p.deleted_at, p.indexed_at"
-)
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _planned(conn: Any, plan: Callable[..., Plan[T]], *args: Any) -> T:
+    """Run a shared plan (``bookkeeping``, ``page_reads``) with SQLite's dialect."""
+    return run_plan(conn, plan(SQLITE, *args))
 
 
 def _batch_by_chunks(conn: Any, where: str, params: tuple[Any, ...]) -> list[int]:
@@ -133,28 +127,29 @@ class SQLiteStore(Store):
                 self._vectors.reset()
 
         await self._threads.write(
-            records_sql.ensure_index_model,
+            _planned,
+            bookkeeping.ensure_index_model,
             model_id,
             int(dimension),
-            str(self.path),
+            f"the index at {self.path}",
             after=reset_if_changed,
         )
 
     async def get_index_model(self) -> IndexModel | None:
-        return await self._threads.read(records_sql.get_index_model)
+        return await self._threads.read(_planned, bookkeeping.get_index_model)
 
     # --- sources --------------------------------------------------------------------------
     async def create_source(self, source: SourceRecord) -> None:
-        await self._threads.write(records_sql.create_source, source)
+        await self._threads.write(_planned, bookkeeping.create_source, source)
 
     async def get_source(self, source_id: str) -> SourceRecord:
-        return await self._threads.read(records_sql.get_source, source_id)
+        return await self._threads.read(_planned, bookkeeping.get_source, source_id)
 
     async def list_sources(self) -> list[SourceRecord]:
-        return await self._threads.read(records_sql.list_sources)
+        return await self._threads.read(_planned, bookkeeping.list_sources)
 
     async def update_source(self, source_id: str, **fields: Any) -> None:
-        await self._threads.write(records_sql.update_source, source_id, fields)
+        await self._threads.write(_planned, bookkeeping.update_source, source_id, fields)
 
     async def delete_source(self, source_id: str) -> None:
         # 1. Hide everything at once: pages soft-deleted (out of the matrix and of filtered
@@ -170,8 +165,8 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _hide_source(conn: Any, source_id: str) -> tuple[None, VectorDelta | None]:
-        pages_sql.require_source(conn, source_id)
-        records_sql.cancel_active_jobs(conn, source_id, "the source was deleted")
+        _planned(conn, bookkeeping.require_source, source_id)
+        _planned(conn, bookkeeping.cancel_active_jobs, source_id, "the source was deleted")
         page_ids = [
             int(row[0])
             for row in conn.execute(
@@ -184,7 +179,7 @@ class SQLiteStore(Store):
         conn.execute(
             "UPDATE pages SET is_deleted = 1, deleted_at = ? WHERE source_id = ? "
             "AND is_deleted = 0",
-            (db_time(_now()), source_id),
+            (iso_time(now()), source_id),
         )
         return None, VectorDelta(old_gen, new_gen, remove_pages=page_ids)
 
@@ -195,89 +190,44 @@ class SQLiteStore(Store):
         )
 
     async def put_credentials(self, source_id: str, ciphertext: bytes) -> None:
-        await self._threads.write(records_sql.put_credentials, source_id, ciphertext)
+        await self._threads.write(_planned, bookkeeping.put_credentials, source_id, ciphertext)
 
     async def get_credentials(self, source_id: str) -> bytes:
-        return await self._threads.read(records_sql.get_credentials, source_id)
+        return await self._threads.read(_planned, bookkeeping.get_credentials, source_id)
 
     # --- pages ----------------------------------------------------------------------------
     async def page_versions(self, source_id: str) -> dict[str, tuple[int, bool]]:
-        def read(conn: Any) -> dict[str, tuple[int, bool]]:
-            records_sql.get_source(conn, source_id)
-            rows = conn.execute(
-                "SELECT confluence_page_id, confluence_version, is_deleted FROM pages "
-                "WHERE source_id = ?",
-                (source_id,),
-            )
-            return {row[0]: (int(row[1]), bool(row[2])) for row in rows}
-
-        return await self._threads.read(read)
+        return await self._threads.read(_planned, page_reads.page_versions, source_id)
 
     async def skipped_versions(self, source_id: str) -> dict[str, tuple[int, str]]:
-        def read(conn: Any) -> dict[str, tuple[int, str]]:
-            require_source(conn, source_id)
-            rows = conn.execute(
-                "SELECT confluence_page_id, confluence_version, rules FROM skipped_pages "
-                "WHERE source_id = ?",
-                (source_id,),
-            )
-            return {row[0]: (int(row[1]), row[2]) for row in rows}
-
-        return await self._threads.read(read)
+        return await self._threads.read(_planned, bookkeeping.skipped_versions, source_id)
 
     async def record_skipped(
         self, source_id: str, confluence_page_id: str, version: int, rules: str, reason: str
     ) -> None:
-        def write(conn: Any) -> None:
-            require_source(conn, source_id)
-            conn.execute(
-                "INSERT OR REPLACE INTO skipped_pages (source_id, confluence_page_id, "
-                "confluence_version, rules, reason, skipped_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (source_id, confluence_page_id, int(version), rules, reason, db_time(_now())),
-            )
-
-        await self._threads.write(write)
+        await self._threads.write(
+            _planned,
+            bookkeeping.record_skipped,
+            source_id,
+            confluence_page_id,
+            version,
+            rules,
+            reason,
+        )
 
     async def forget_skipped(self, source_id: str, confluence_page_ids: Sequence[str]) -> int:
-        def write(conn: Any) -> int:
-            forgotten = 0
-            for batch in batched(list(confluence_page_ids)):
-                forgotten += conn.execute(
-                    "DELETE FROM skipped_pages WHERE source_id = ? "
-                    f"AND confluence_page_id IN ({marks(len(batch))})",
-                    [source_id, *batch],
-                ).rowcount
-            return forgotten
-
-        count: int = await self._threads.write(write)
-        return count
+        return await self._threads.write(
+            _planned, bookkeeping.forget_skipped, source_id, list(confluence_page_ids)
+        )
 
     async def embeddings_for_hashes(
         self, source_id: str | None, hashes: Sequence[str]
     ) -> dict[str, np.ndarray]:
-        wanted = list(dict.fromkeys(hashes))
-        if not wanted:
+        if not hashes:
             return {}
-
-        def read(conn: Any) -> dict[str, np.ndarray]:
-            found: dict[str, np.ndarray] = {}
-            for batch in pages_sql.batched(wanted):
-                m = pages_sql.marks(len(batch))
-                if source_id is None:
-                    sql = f"SELECT content_hash, embedding FROM chunks WHERE content_hash IN ({m})"
-                    params: list[Any] = batch
-                else:
-                    sql = (
-                        "SELECT c.content_hash, c.embedding FROM chunks c JOIN pages p "
-                        f"ON p.id = c.page_id WHERE p.source_id = ? AND c.content_hash IN ({m})"
-                    )
-                    params = [source_id, *batch]
-                for digest, blob in conn.execute(sql, params):
-                    if digest not in found:
-                        found[digest] = np.frombuffer(blob, dtype="<f4").astype(np.float32)
-            return found
-
-        return await self._threads.read(read)
+        return await self._threads.read(
+            _planned, page_reads.embeddings_for_hashes, source_id, list(hashes)
+        )
 
     async def write_page(
         self,
@@ -287,14 +237,10 @@ class SQLiteStore(Store):
         embeddings: Sequence[np.ndarray] | np.ndarray,
     ) -> WriteResult:
         chunks = list(chunks)
-        matrix = pages_sql.as_matrix(embeddings, len(chunks))
-        ordinals = [chunk.ordinal for chunk in chunks]
-        if len(set(ordinals)) != len(ordinals):
-            raise InvalidInput(f"chunks of page {document.page_id} repeat an ordinal")
-        if any(chunk.page_id != document.page_id for chunk in chunks):
-            raise InvalidInput(f"chunks given with page {document.page_id} belong to another page")
+        matrix = as_matrix(embeddings, len(chunks))
+        check_page_chunks(document, chunks)
         result: WriteResult = await self._write_indexed(
-            pages_sql.write_page, source_id, document, chunks, matrix, _now()
+            pages_sql.write_page, source_id, document, chunks, matrix, now()
         )
         return result
 
@@ -313,7 +259,7 @@ class SQLiteStore(Store):
         return count
 
     async def purge_deleted(self, older_than: datetime) -> int:
-        cutoff = db_time(older_than)
+        cutoff = iso_time(older_than)
 
         def purge_some(conn: Any) -> int:
             where = "p.is_deleted = 1 AND p.deleted_at < ?"
@@ -325,19 +271,14 @@ class SQLiteStore(Store):
         return total
 
     async def get_page(self, key: str) -> PageRecord:
-        source_id, confluence_page_id = split_page_key(key)
+        return await self._threads.read(_planned, page_reads.get_page, key)
 
-        def read(conn: Any) -> PageRecord:
-            row = conn.execute(
-                f"SELECT p.*, {_PAGE_COUNTS} FROM pages p "
-                "WHERE p.source_id = ? AND p.confluence_page_id = ?",
-                (source_id, confluence_page_id),
-            ).fetchone()
-            if row is None:
-                raise PageNotFound(f"no page {key!r}", details={"page_key": key})
-            return page_from_row(row)
-
-        return await self._threads.read(read)
+    async def find_page_by_title(
+        self, source_id: str | None, space_key: str, title: str
+    ) -> PageRecord:
+        return await self._threads.read(
+            _planned, page_reads.find_page_by_title, source_id, space_key, title
+        )
 
     async def list_pages(
         self,
@@ -347,37 +288,12 @@ class SQLiteStore(Store):
         offset: int = 0,
         include_deleted: bool = False,
     ) -> list[PageRecord]:
-        if limit < 0 or offset < 0:
-            raise InvalidInput("limit and offset must be 0 or more")
-
-        def read(conn: Any) -> list[PageRecord]:
-            records_sql.get_source(conn, source_id)
-            where, params = "p.source_id = ?", [source_id]
-            if space is not None:
-                where += " AND p.space_key = ?"
-                params.append(space)
-            if not include_deleted:
-                where += " AND p.is_deleted = 0"
-            rows = conn.execute(
-                f"SELECT {_PAGE_LIST_COLUMNS}, {_PAGE_COUNTS} FROM pages p WHERE {where} "
-                "ORDER BY p.title COLLATE NOCASE, p.id LIMIT ? OFFSET ?",
-                [*params, limit, offset],
-            ).fetchall()
-            return [page_from_row(row) for row in rows]
-
-        return await self._threads.read(read)
+        return await self._threads.read(
+            _planned, page_reads.list_pages, source_id, space, limit, offset, include_deleted
+        )
 
     async def count_pages(self, source_id: str, space: str | None = None) -> int:
-        def read(conn: Any) -> int:
-            records_sql.get_source(conn, source_id)
-            sql = "SELECT count(*) FROM pages WHERE source_id = ? AND is_deleted = 0"
-            params = [source_id]
-            if space is not None:
-                sql += " AND space_key = ?"
-                params.append(space)
-            return int(conn.execute(sql, params).fetchone()[0])
-
-        return await self._threads.read(read)
+        return await self._threads.read(_planned, page_reads.count_pages, source_id, space)
 
     # --- search primitives ----------------------------------------------------------------
     async def keyword_candidates(self, query: str, filters: SearchFilters, limit: int) -> Scored:
@@ -400,7 +316,7 @@ class SQLiteStore(Store):
         if index is None:
             return []  # nothing was ever indexed
         if query.shape[0] != index.dimension:
-            model = records_sql.get_index_model(conn)
+            model = _planned(conn, bookkeeping.get_index_model)
             name = model.model_id if model else "?"
             raise IndexModelMismatch(
                 f"the query vector has {query.shape[0]} dimensions but this index was built "
@@ -409,7 +325,7 @@ class SQLiteStore(Store):
                 details={"index_dimension": index.dimension, "got": int(query.shape[0])},
             )
         allowed = (
-            self._allowed_pages(conn, filters) if search_sql.has_page_filters(filters) else None
+            self._allowed_pages(conn, filters) if page_reads.has_page_filters(filters) else None
         )
         return index.search(query, limit, allowed)
 
@@ -452,18 +368,20 @@ class SQLiteStore(Store):
 
     # --- jobs -----------------------------------------------------------------------------
     async def create_job(self, job: JobRecord) -> None:
-        await self._threads.write(records_sql.create_job, job)
+        await self._threads.write(_planned, bookkeeping.create_job, job)
 
     async def get_job(self, job_id: str) -> JobRecord:
-        return await self._threads.read(records_sql.get_job, job_id)
+        return await self._threads.read(_planned, bookkeeping.get_job, job_id)
 
     async def update_job(self, job_id: str, **fields: Any) -> None:
-        await self._threads.write(records_sql.update_job, job_id, fields)
+        await self._threads.write(_planned, bookkeeping.update_job, job_id, fields)
 
     async def list_jobs(
         self, active_only: bool = True, source_id: str | None = None, limit: int = 100
     ) -> list[JobRecord]:
-        return await self._threads.read(records_sql.list_jobs, active_only, source_id, limit)
+        return await self._threads.read(
+            _planned, bookkeeping.list_jobs, active_only, source_id, limit
+        )
 
     async def running_job_for_source(self, source_id: str) -> JobRecord | None:
         jobs = await self.list_jobs(active_only=True, source_id=source_id, limit=1)

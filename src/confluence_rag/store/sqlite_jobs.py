@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from confluence_rag.errors import InvalidInput
 from confluence_rag.records import JobRecord
-from confluence_rag.store.sqlite_rows import db_time, job_from_row
+from confluence_rag.store.rows import job_from_row
+from confluence_rag.store.sqlite_rows import SQLITE
+from confluence_rag.store.validation import check_lease
+from confluence_rag.store.values import iso_time, now
 
 # Queued, or running with a lapsed lease; never a job whose cancel was requested (the runner
-# finishes those as cancelled). ``db_time`` is fixed-width UTC, so text comparison orders times.
+# finishes those as cancelled). ``iso_time`` is fixed-width UTC, so text comparison orders times.
 _CLAIMABLE = (
     "NOT cancel_requested AND (status = 'queued' OR (status = 'running' AND "
     "(lease_expires_at IS NULL OR lease_expires_at < :now)))"
@@ -33,30 +35,26 @@ _TAKE = (
 )
 
 
-def _check(worker_id: str, lease_seconds: float) -> None:
-    if not worker_id:
-        raise InvalidInput("a worker needs a non-empty id")
-    if not lease_seconds > 0:
-        raise InvalidInput(f"a lease must last more than 0 seconds, got {lease_seconds}")
-
-
 def _times(lease_seconds: float) -> dict[str, str | None]:
-    now = datetime.now(UTC)
-    return {"now": db_time(now), "expires": db_time(now + timedelta(seconds=lease_seconds))}
+    start = now()
+    return {
+        "now": iso_time(start),
+        "expires": iso_time(start + timedelta(seconds=lease_seconds)),
+    }
 
 
 def _take(
     conn: sqlite3.Connection, job_id: str, worker_id: str, times: dict[str, str | None]
 ) -> JobRecord:
     row = conn.execute(_TAKE, {**times, "worker": worker_id, "id": job_id}).fetchone()
-    return job_from_row(row)
+    return job_from_row(row, SQLITE)
 
 
 def claim_job(
     conn: sqlite3.Connection, job_id: str, worker_id: str, lease_seconds: float
 ) -> JobRecord | None:
     """Take this job if it is claimable; ``None`` if it is finished, cancelled or leased."""
-    _check(worker_id, lease_seconds)
+    check_lease(worker_id, lease_seconds)
     times = _times(lease_seconds)
     found = conn.execute(
         f"SELECT id FROM jobs WHERE id = :id AND {_CLAIMABLE}", {**times, "id": job_id}
@@ -68,7 +66,7 @@ def claim_next_job(
     conn: sqlite3.Connection, worker_id: str, kinds: Sequence[str], lease_seconds: float
 ) -> JobRecord | None:
     """Take the oldest claimable job of one of ``kinds``; ``None`` when there is none."""
-    _check(worker_id, lease_seconds)
+    check_lease(worker_id, lease_seconds)
     if not kinds:
         return None
     times = _times(lease_seconds)
@@ -85,7 +83,7 @@ def renew_lease(
     conn: sqlite3.Connection, job_id: str, worker_id: str, lease_seconds: float
 ) -> bool:
     """Extend this worker's lease; ``False`` once the job is no longer this worker's."""
-    _check(worker_id, lease_seconds)
+    check_lease(worker_id, lease_seconds)
     times = _times(lease_seconds)
     cursor = conn.execute(
         "UPDATE jobs SET heartbeat_at = :now, lease_expires_at = :expires, updated_at = :now "

@@ -8,63 +8,34 @@ and returns a ``VectorDelta`` for the in-memory matrix.
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 
 from confluence_rag.content.models import Document
-from confluence_rag.errors import IndexModelMismatch, InvalidInput, SourceNotFound
 from confluence_rag.index.models import Chunk
-from confluence_rag.records import WriteResult, page_key
+from confluence_rag.records import WriteResult
+from confluence_rag.store import bookkeeping
+from confluence_rag.store.page_plan import ExistingPage, OldChunk, PageColumns, plan_page_write
 from confluence_rag.store.sqlite_rows import (
+    SQLITE,
     db_json,
-    db_time,
     db_vector,
-    normalise_labels,
+    marks,
     py_json,
     py_vector,
+    run_plan,
 )
 from confluence_rag.store.sqlite_vectors import VectorDelta, bump_generation
+from confluence_rag.store.validation import check_dimension
+from confluence_rag.store.values import batched, iso_time, normalise_labels
 
-# SQLite's default limit on bound parameters is 32766; stay far below for IN (...) lists.
-BATCH = 500
 HEADING_SEPARATOR = " > "
 
 
-def batched(items: Sequence[Any], size: int = BATCH) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
-def marks(n: int) -> str:
-    return ",".join("?" * n)
-
-
 def require_source(conn: sqlite3.Connection, source_id: str) -> None:
-    if conn.execute("SELECT 1 FROM sources WHERE id = ?", (source_id,)).fetchone() is None:
-        raise SourceNotFound(f"no source {source_id!r}", details={"source_id": source_id})
-
-
-def as_matrix(embeddings: Sequence[np.ndarray] | np.ndarray, rows: int) -> np.ndarray:
-    if isinstance(embeddings, np.ndarray):
-        matrix = embeddings
-    elif len(embeddings) == 0:
-        matrix = np.zeros((0, 0), dtype=np.float32)
-    else:
-        matrix = np.stack([np.asarray(v) for v in embeddings])
-    matrix = np.asarray(matrix, dtype=np.float32)
-    if matrix.ndim == 1 and rows == 0 and matrix.size == 0:
-        matrix = matrix.reshape(0, 0)
-    if matrix.ndim != 2 or matrix.shape[0] != rows:
-        raise InvalidInput(
-            f"{rows} chunks need {rows} embeddings, got an array of shape {matrix.shape}"
-        )
-    if rows and not np.isfinite(matrix).all():
-        raise InvalidInput("embeddings contain NaN or infinite values")
-    return matrix
+    run_plan(conn, bookkeeping.require_source(SQLITE, source_id))
 
 
 def write_page(
@@ -76,90 +47,62 @@ def write_page(
     now: datetime,
 ) -> tuple[WriteResult, VectorDelta | None]:
     require_source(conn, source_id)
-    dimension = conn.execute("SELECT dimension FROM index_meta WHERE id = 1").fetchone()[0]
-    if dimension is None:
-        raise IndexModelMismatch(
-            "no embedding model is recorded for this index: call ensure_index_model() before "
-            "writing pages"
-        )
-    if len(chunks) and matrix.shape[1] != dimension:
-        raise IndexModelMismatch(
-            f"embeddings have {matrix.shape[1]} dimensions but this index holds {dimension}",
-            details={"index_dimension": dimension, "got": int(matrix.shape[1])},
-        )
-    key = page_key(source_id, document.page_id)
-    labels = normalise_labels(document.labels)
-    existing = conn.execute(
-        "SELECT id, confluence_version, is_deleted, title, space_key, type, updated_at, labels "
-        "FROM pages WHERE source_id = ? AND confluence_page_id = ?",
+    model = run_plan(conn, bookkeeping.get_index_model(SQLITE))
+    check_dimension(model.dimension if model else None, matrix)
+    columns = PageColumns.of(document, SQLITE)
+    row = conn.execute(
+        f"SELECT {ExistingPage.COLUMNS} FROM pages WHERE source_id = ? AND confluence_page_id = ?",
         (source_id, document.page_id),
     ).fetchone()
+    existing = ExistingPage.from_row(row, SQLITE) if row is not None else None
     old_chunks = (
-        conn.execute(
-            "SELECT id, content_hash, heading_path, text FROM chunks "
-            "WHERE page_id = ? ORDER BY ordinal",
-            (existing["id"],),
-        ).fetchall()
+        [
+            OldChunk.from_row(old, SQLITE)
+            for old in conn.execute(
+                f"SELECT {OldChunk.COLUMNS} FROM chunks WHERE page_id = ? ORDER BY ordinal",
+                (existing.id,),
+            )
+        ]
         if existing is not None
         else []
     )
-    old_hashes = [row["content_hash"] for row in old_chunks]
-    new_hashes = [chunk.content_hash for chunk in chunks]
-    reused = sum((Counter(old_hashes) & Counter(new_hashes)).values())
-    metadata = _page_metadata(document, labels)
+    plan = plan_page_write(source_id, existing, old_chunks, document, chunks)
 
-    if (
-        existing is not None
-        and not existing["is_deleted"]
-        and int(existing["confluence_version"]) == document.version
-        and existing["title"] == document.title
-        and old_hashes == new_hashes
-        and _same_chunk_text(old_chunks, chunks)
-    ):
-        # Same version, same content: refresh what can change without a new version
-        # (labels, URL, breadcrumb) and leave chunks, vectors and FTS rows alone.
-        page_id = int(existing["id"])
+    if existing is not None and plan.action == "refresh":
+        # Leave chunks, vectors and FTS rows alone; refresh what changes without a version.
+        assignments = ", ".join(f"{name}=?" for name in PageColumns.names(title=False))
         conn.execute(
-            "UPDATE pages SET space_key=?, type=?, status=?, url=?, breadcrumb=?, ancestors=?, "
-            "labels=?, author=?, created_at=?, updated_at=?, markdown=?, indexed_at=? "
-            "WHERE id=?",
-            (*metadata[1:], db_time(now), page_id),
+            f"UPDATE pages SET {assignments}, indexed_at=? WHERE id=?",
+            (*columns.values(title=False), iso_time(now), existing.id),
         )
-        _replace_labels(conn, page_id, labels)
+        _replace_labels(conn, existing.id, normalise_labels(document.labels))
         code_count = conn.execute(
-            "SELECT count(*) FROM code_examples WHERE page_id = ?", (page_id,)
+            "SELECT count(*) FROM code_examples WHERE page_id = ?", (existing.id,)
         ).fetchone()[0]
-        result = WriteResult(page_id, key, False, True, False, 0, len(chunks), 0, code_count)
-        filtered_on = (existing["space_key"], existing["type"], existing["updated_at"])
-        if filtered_on != (metadata[1], metadata[2], metadata[10]) or existing["labels"] != db_json(
-            list(labels)
-        ):
-            # What search filters on changed (labels change without a new version): move
-            # the generation so caches keyed on it (allowed-page sets) are rebuilt.
-            bump_generation(conn)
-        return result, None
+        if plan.filters_changed:
+            bump_generation(conn)  # allowed-page caches are keyed on the generation
+        return plan.result(page_id=existing.id, code_examples=int(code_count)), None
 
     old_gen, new_gen = bump_generation(conn)
     if existing is None:
+        names = ", ".join(PageColumns.names())
         cursor = conn.execute(
-            "INSERT INTO pages (source_id, confluence_page_id, title, space_key, type, status, "
-            "url, breadcrumb, ancestors, labels, author, created_at, updated_at, markdown, "
-            "confluence_version, is_deleted, deleted_at, indexed_at) "
+            f"INSERT INTO pages (source_id, confluence_page_id, {names}, confluence_version, "
+            "is_deleted, deleted_at, indexed_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?)",
-            (source_id, document.page_id, *metadata, document.version, db_time(now)),
+            (source_id, document.page_id, *columns.values(), document.version, iso_time(now)),
         )
         page_id = int(cursor.lastrowid or 0)
     else:
-        page_id = int(existing["id"])
+        page_id = existing.id
+        assignments = ", ".join(f"{name}=?" for name in PageColumns.names())
         conn.execute(
-            "UPDATE pages SET title=?, space_key=?, type=?, status=?, url=?, breadcrumb=?, "
-            "ancestors=?, labels=?, author=?, created_at=?, updated_at=?, markdown=?, "
-            "confluence_version=?, is_deleted=0, deleted_at=NULL, indexed_at=? WHERE id=?",
-            (*metadata, document.version, db_time(now), page_id),
+            f"UPDATE pages SET {assignments}, confluence_version=?, is_deleted=0, "
+            "deleted_at=NULL, indexed_at=? WHERE id=?",
+            (*columns.values(), document.version, iso_time(now), page_id),
         )
-    old_ids = [int(row["id"]) for row in old_chunks]
     _drop_page_content(conn, [page_id])
-    _replace_labels(conn, page_id, labels)
+    _replace_labels(conn, page_id, normalise_labels(document.labels))
 
     heading_text = [HEADING_SEPARATOR.join(chunk.heading_path) for chunk in chunks]
     new_ids: list[int] = []
@@ -209,53 +152,15 @@ def write_page(
             ),
         )
 
-    result = WriteResult(
-        page_id=page_id,
-        page_key=key,
-        created=existing is None,
-        unchanged=False,
-        undeleted=bool(existing is not None and existing["is_deleted"]),
-        chunks_written=len(chunks),
-        chunks_reused=reused,
-        chunks_removed=len(old_ids),
-        code_examples=len(document.code_blocks),
-    )
     delta = VectorDelta(
         old_gen=old_gen,
         new_gen=new_gen,
-        remove_ids=old_ids,
+        remove_ids=[old.id for old in old_chunks],
         add_ids=new_ids,
         add_pages=[page_id] * len(new_ids),
         add_vectors=list(matrix),
     )
-    return result, delta
-
-
-def _same_chunk_text(old: Sequence[sqlite3.Row], new: Sequence[Chunk]) -> bool:
-    """The hash covers what is embedded; text and heading are what FTS and hits show."""
-    return all(
-        row["text"] == chunk.text and row["heading_path"] == db_json(list(chunk.heading_path))
-        for row, chunk in zip(old, new, strict=True)
-    )
-
-
-def _page_metadata(document: Document, labels: tuple[str, ...]) -> tuple[object, ...]:
-    """Column values in the order: title, space_key, type, status, url, breadcrumb, ancestors,
-    labels, author, created_at, updated_at, markdown."""
-    return (
-        document.title,
-        document.space_key,
-        document.type,
-        document.status,
-        document.web_url,
-        document.breadcrumb,
-        db_json([list(pair) for pair in document.ancestors]),
-        db_json(list(labels)),
-        document.author,
-        db_time(document.created_at),
-        db_time(document.updated_at),
-        document.markdown,
-    )
+    return plan.result(page_id=page_id, code_examples=len(document.code_blocks)), delta
 
 
 def code_context(title: str, heading_path: Sequence[str], caption: str, language: str) -> str:
@@ -329,7 +234,7 @@ def soft_delete_pages(
     for batch in batched(page_ids):
         conn.execute(
             f"UPDATE pages SET is_deleted = 1, deleted_at = ? WHERE id IN ({marks(len(batch))})",
-            [db_time(when), *batch],
+            [iso_time(when), *batch],
         )
     return len(page_ids), VectorDelta(old_gen, new_gen, remove_pages=page_ids)
 

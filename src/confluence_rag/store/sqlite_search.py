@@ -20,16 +20,12 @@ from typing import Any
 import numpy as np
 
 from confluence_rag.records import ChunkRow, CodeRow, SearchFilters
+from confluence_rag.store.page_reads import has_page_filters
+from confluence_rag.store.page_reads import page_filter_sql as shared_page_filter_sql
 from confluence_rag.store.query_terms import fts5_match, query_terms
-from confluence_rag.store.sqlite_pages import batched, marks
-from confluence_rag.store.sqlite_rows import (
-    CHUNK_COLUMNS,
-    CODE_COLUMNS,
-    chunk_from_row,
-    code_from_row,
-    db_time,
-    normalise_labels,
-)
+from confluence_rag.store.rows import CHUNK_COLUMNS, CODE_COLUMNS, chunk_from_row, code_from_row
+from confluence_rag.store.sqlite_rows import SQLITE, marks
+from confluence_rag.store.values import batched
 
 # Column weights for bm25 over (title, heading, text): a word in the page title says more
 # about a chunk than one in its heading path, which says more than one in the body.
@@ -38,44 +34,9 @@ CHUNK_FTS_WEIGHTS = (3.0, 2.0, 1.0)
 CODE_FTS_WEIGHTS = (1.0, 2.0)
 
 
-def has_page_filters(filters: SearchFilters) -> bool:
-    return bool(
-        filters.source_id
-        or filters.spaces
-        or filters.labels
-        or filters.page_types
-        or filters.updated_after
-    )
-
-
 def page_filter_sql(filters: SearchFilters, alias: str = "p") -> tuple[str, list[Any]]:
-    """A WHERE fragment over ``pages AS alias``: live pages matching every filter given.
-
-    Several spaces / types / labels are alternatives (any of them); different filters combine
-    (all of them). Labels compare in lower case, as stored.
-    """
-    clauses = [f"{alias}.is_deleted = 0"]
-    params: list[Any] = []
-    if filters.source_id:
-        clauses.append(f"{alias}.source_id = ?")
-        params.append(filters.source_id)
-    if filters.spaces:
-        clauses.append(f"{alias}.space_key IN ({marks(len(filters.spaces))})")
-        params.extend(filters.spaces)
-    if filters.page_types:
-        clauses.append(f"{alias}.type IN ({marks(len(filters.page_types))})")
-        params.extend(filters.page_types)
-    if filters.updated_after is not None:
-        clauses.append(f"{alias}.updated_at > ?")
-        params.append(db_time(filters.updated_after))
-    labels = normalise_labels(filters.labels)
-    if labels:
-        clauses.append(
-            f"EXISTS (SELECT 1 FROM page_labels l WHERE l.page_id = {alias}.id "
-            f"AND l.label IN ({marks(len(labels))}))"
-        )
-        params.extend(labels)
-    return " AND ".join(clauses), params
+    """``page_reads.page_filter_sql`` in SQLite's spelling."""
+    return shared_page_filter_sql(SQLITE, filters, alias)
 
 
 class TermFrequencies:
@@ -225,7 +186,7 @@ def fetch_chunks(conn: sqlite3.Connection, ids: Sequence[int]) -> list[ChunkRow]
             batch,
         )
         for row in rows:
-            chunk = chunk_from_row(row)
+            chunk = chunk_from_row(row, SQLITE)
             found[chunk.chunk_id] = chunk
     return [found[int(i)] for i in dict.fromkeys(ids) if int(i) in found]
 
@@ -239,7 +200,7 @@ def page_chunks(
         "ORDER BY c.ordinal",
         (source_id, confluence_page_id),
     )
-    return [chunk_from_row(row) for row in rows]
+    return [chunk_from_row(row, SQLITE) for row in rows]
 
 
 def fetch_code(conn: sqlite3.Connection, ids: Sequence[int]) -> list[CodeRow]:
@@ -251,6 +212,6 @@ def fetch_code(conn: sqlite3.Connection, ids: Sequence[int]) -> list[CodeRow]:
             batch,
         )
         for row in rows:
-            code = code_from_row(row)
+            code = code_from_row(row, SQLITE)
             found[code.code_id] = code
     return [found[int(i)] for i in dict.fromkeys(ids) if int(i) in found]
