@@ -236,20 +236,6 @@ def code_hit_out(hit: CodeHit) -> CodeHitOut:
     return CodeHitOut.model_validate(hit, from_attributes=True)
 
 
-# --- health -------------------------------------------------------------------------------------
-class HealthOut(BaseModel):
-    status: Literal["ok", "degraded"]
-    version: str
-    database: Literal["ok", "error"]
-    database_error: str | None
-    backend: Literal["sqlite", "postgresql"]
-    model_loaded: bool
-    embedder: str
-    index_model: str | None
-    index_dimension: int | None
-    jobs_running: int
-
-
 # --- pages --------------------------------------------------------------------------------------
 class AncestorOut(BaseModel):
     id: str

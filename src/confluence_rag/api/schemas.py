@@ -17,7 +17,6 @@ from confluence_rag.presenters import (
     CodeHitOut,
     CodeSearchResponse,
     Flavour,
-    HealthOut,
     PageOut,
     ProgressOut,
     Retriever,
@@ -38,6 +37,7 @@ from confluence_rag.search.validation import (
     MAX_LIMIT,
     MAX_QUERY_CHARS,
 )
+from confluence_rag.services import HealthReport as HealthOut
 
 __all__ = [
     "MAX_FILTER_VALUES",

@@ -10,11 +10,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from confluence_rag.api.deps import ServicesDep
-from confluence_rag.presenters import HealthOut
+from confluence_rag.services import HealthReport
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=HealthOut)
-async def health(services: ServicesDep) -> HealthOut:
-    return HealthOut.model_validate(await services.health(), from_attributes=True)
+@router.get("/health", response_model=HealthReport)
+async def health(services: ServicesDep) -> HealthReport:
+    return await services.health()
