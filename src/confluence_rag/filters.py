@@ -5,6 +5,7 @@ results", which reads as "the knowledge base does not know". So the API, the web
 tools and the CLI all pass their filters through ``FilterService.check``: blanks are dropped,
 values normalised and checked for shape (``search.validation``), then the source and spaces are
 looked up among the indexed sources. A typo is an ``InvalidInput`` that lists what exists.
+(With nothing indexed at all, only the shape is checked: the empty answer is then true.)
 
     filters = await services.filters.check(SearchFilters(source_id=..., spaces=("dev",)))
     source = await services.filters.source("example.atlassian.net:DEV")
@@ -45,6 +46,10 @@ class FilterService:
         """``filters`` normalised, well formed, and naming only indexed sources and spaces."""
         filters = checked_filters(normalised_filters(filters))
         sources = await self._sources.list()
+        if not sources:
+            # Nothing is indexed: every search answers empty, which is then the truth, not a
+            # typo hiding results; an empty answer is what a fresh install should give.
+            return filters
         scope = sources
         if filters.source_id is not None:
             scope = [s for s in sources if s.id == filters.source_id]
