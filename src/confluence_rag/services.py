@@ -10,6 +10,10 @@ surface behaves the same and tests can build several side by side with different
         services.scheduler.start()             # serve only: queue syncs of due sources
         done = await services.jobs.wait(job.id)
         hits = await services.search.search("how do I deploy")
+        page = await services.pages.find(url="https://example.atlassian.net/wiki/...")
+        filters = await services.filters.check(SearchFilters(spaces=("DEV",)))
+
+Surfaces (api, web, mcp, cli) use only what is on ``Services``: none of them touches the store.
 
 The embedder is created on first use (loading a model takes seconds; ``sources`` or ``delete``
 never need it). Leaving the context stops this process's jobs (they resume on the next start),
@@ -21,14 +25,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
+from confluence_rag import __version__
+from confluence_rag.errors import ConfluenceRagError
+from confluence_rag.filters import FilterService
 from confluence_rag.index.embedders import Embedder, create_embedder
 from confluence_rag.ingest.crawl import CrawlJob
 from confluence_rag.ingest.jobs import JobRunner
 from confluence_rag.ingest.scheduler import SyncScheduler
 from confluence_rag.ingest.sources import SourceService
 from confluence_rag.ingest.sync import SyncJob
+from confluence_rag.pages import PageService
+from confluence_rag.records import JobRecord
 from confluence_rag.settings import Settings
 from confluence_rag.store import Store, open_store
 
@@ -36,6 +46,22 @@ if TYPE_CHECKING:
     from confluence_rag.search.service import SearchService
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """What ``/health`` answers: never loads the model, never fails when the process is up."""
+
+    status: Literal["ok", "degraded"]
+    version: str
+    database: Literal["ok", "error"]
+    database_error: str | None
+    backend: Literal["sqlite", "postgresql"]
+    model_loaded: bool
+    embedder: str
+    index_model: str | None
+    index_dimension: int | None
+    jobs_running: int
 
 
 class Services:
@@ -57,6 +83,8 @@ class Services:
         self.jobs = JobRunner(store, settings)
         extra = {} if client_factory is None else {"client_factory": client_factory}
         self.sources = SourceService(store, settings, self.jobs, **extra)
+        self.pages = PageService(store, self.sources)
+        self.filters = FilterService(self.sources)
         crawl = CrawlJob(store, self.sources, lambda: self.embedder, settings)
         self.jobs.register("crawl", crawl)
         self.jobs.register(
@@ -84,6 +112,39 @@ class Services:
             self._search = SearchService(self.store, self.embedder, self.settings)
         return self._search
 
+    async def active_job(self, source_id: str) -> JobRecord | None:
+        """The source's queued or running job, if any (what its status line shows)."""
+        active = await self.jobs.list(active_only=True, source_id=source_id)
+        return active[0] if active else None
+
+    async def health(self) -> HealthReport:
+        """Database readable? Model loaded? Which model built the index? Reading the index
+        model is the database probe: an error there is ``degraded``, never an exception."""
+        database_error: str | None = None
+        index_model = None
+        try:
+            index_model = await self.store.get_index_model()
+        except ConfluenceRagError as error:
+            database_error = error.message
+            logger.warning("health check: database not readable: %s", error.message)
+        settings = self.settings
+        if settings.embedder == "local":
+            embedder = "local (all-MiniLM-L6-v2)"
+        else:
+            embedder = f"openai ({settings.openai_model})"
+        return HealthReport(
+            status="ok" if database_error is None else "degraded",
+            version=__version__,
+            database="ok" if database_error is None else "error",
+            database_error=database_error,
+            backend="postgresql" if settings.database_url else "sqlite",
+            model_loaded=self.embedder_loaded,
+            embedder=embedder,
+            index_model=index_model.model_id if index_model else None,
+            index_dimension=index_model.dimension if index_model else None,
+            jobs_running=len(self.jobs.running_here),
+        )
+
     async def aclose(self) -> None:
         await self.scheduler.stop()
         await self.jobs.stop()
@@ -107,3 +168,10 @@ async def build_services(
             yield services
         finally:
             await services.aclose()
+
+
+def redacted(url: str) -> str:
+    """A database URL without its password, for banners and logs (the store knows URLs)."""
+    from confluence_rag.store.postgres import redacted as without_password
+
+    return without_password(url)

@@ -80,8 +80,17 @@ def test_search_filters_modes_and_limits(client: httpx.Client, crawled: dict[str
     assert ops["count"] >= 1
     assert {hit["space_key"] for hit in ops["results"]} == {"OPS"}
 
-    other = client.post("/api/search", json={**query, "source_id": "elsewhere:X"}).json()
-    assert other == {**other, "count": 0, "results": []}
+    # A source or space that is not indexed is named as such, never an empty answer.
+    other = client.post("/api/search", json={**query, "source_id": "elsewhere:X"})
+    error = assert_error(other, 400, "invalid_input")
+    assert "unknown source_id 'elsewhere:X'" in error["message"]
+    assert crawled["source_id"] in error["message"]
+    nowhere = client.post("/api/search/code", json={**query, "spaces": ["NOPE"]})
+    error = assert_error(nowhere, 400, "invalid_input")
+    assert "'NOPE' is not in any indexed source" in error["message"] and "OPS" in error["message"]
+    # Filters are normalised as every surface does: a lower-case key names the same space.
+    lower = client.post("/api/search", json={**query, "limit": 50, "spaces": ["ops"]}).json()
+    assert lower["count"] == ops["count"]
 
     pages = client.post("/api/search", json={**query, "limit": 50, "mode": "pages"}).json()
     ids = [hit["page_id"] for hit in pages["results"]]

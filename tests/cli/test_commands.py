@@ -149,8 +149,10 @@ def test_add_crawl_search_sync_delete(
     shown = cli("search", marker, "--space", "DEMO", "--limit", "2")
     assert shown.exit_code == 0 and results[0]["title"] in shown.output
     assert "<mark>" not in shown.output
+    # A space the source does not have is named as such (exit 2), never "no results".
     elsewhere = cli("search", marker, "--space", "OPS", "--json")
-    assert json.loads(elsewhere.stdout)["count"] == 0
+    assert elsewhere.exit_code == 2 and elsewhere.stdout == ""
+    assert "'OPS' is not in any indexed source; spaces: DEMO" in elsewhere.stderr
 
     table = cli("sources")
     assert table.exit_code == 0 and source["source_id"] in table.output

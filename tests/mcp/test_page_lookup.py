@@ -1,5 +1,6 @@
 """Finding a page from a link: ids in Cloud and Data Center URLs, and Data Center's id-less
-``/display/KEY/Title`` links matched against stored URLs (a real Data Center crawl)."""
+``/display/KEY/Title`` links resolved by space and title (a real Data Center crawl), through
+``services.pages`` as every surface reads pages, and through the MCP tool that uses it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from confluence_rag.emulator import DEMO_PAT
+from confluence_rag.errors import InvalidInput, PageNotFound
 from confluence_rag.ingest.sources import NewSource
-from confluence_rag.mcp.page_lookup import page_id_from_url
 from confluence_rag.mcp.server import create_mcp_server
+from confluence_rag.pages import display_link, page_id_from_url
 from confluence_rag.services import build_services
 from mcp import Client
 from tests.ingest.fake_embeddings import FakeEmbeddingServer
@@ -37,6 +39,21 @@ from tests.plugins.emulator import EmulatorFactory
 )
 def test_page_id_from_url(url: str, expected: str | None) -> None:
     assert page_id_from_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://wiki.corp/display/DEV/Deploy+Guide", ("DEV", "Deploy Guide")),
+        ("https://wiki.corp/confluence/display/dev/Deploy%20Guide/", ("DEV", "Deploy Guide")),
+        ("https://wiki.corp/display/DEV/2024/01/02/Release+News", ("DEV", "Release News")),
+        ("https://wiki.corp/display/~jane.doe/My+Notes", ("~jane.doe", "My Notes")),
+        ("https://wiki.corp/display/DEV", None),
+        ("https://x.atlassian.net/wiki/spaces/DEV/pages/1/Title", None),
+    ],
+)
+def test_display_link(url: str, expected: tuple[str, str] | None) -> None:
+    assert display_link(url) == expected
 
 
 def test_data_center_links_without_an_id(
@@ -78,5 +95,20 @@ def test_data_center_links_without_an_id(
                     missing = f"{site}/display/DEMO/No+Such+Page"
                     text = await tool_error(client, "rag_read_full_page", {"url": missing})
                     assert "no indexed page matches" in text
+
+                # The same lookups as the service every surface uses.
+                found = await services.pages.by_title(page.title.upper(), "demo", source.id)
+                assert found.key == page.key
+                assert (await services.pages.by_title(page.title, "DEMO")).key == page.key
+                assert (await services.pages.find(url=page.url)).key == page.key
+                assert (await services.pages.find(page.confluence_page_id)).key == page.key
+                with pytest.raises(PageNotFound):
+                    await services.pages.by_title("No Such Page", "DEMO")
+                with pytest.raises(PageNotFound, match="no indexed source is on the site"):
+                    await services.pages.find(url="https://elsewhere.example/display/DEMO/X")
+                with pytest.raises(InvalidInput, match="not a page id"):
+                    await services.pages.find("not-a-key")
+                listed = await services.pages.list(source.id, "DEMO", limit=100)
+                assert await services.pages.count(source.id, "DEMO") == len(listed) >= 6
 
         asyncio.run(main())

@@ -261,7 +261,12 @@ def test_search_states_say_what_to_do(
     assert "must be a date like 2024-01-31" in bad_date.text
     assert "Change the query or the filters" in bad_date.text
 
-    nothing = client.get("/search", params={"q": "deploy", "space": "NOSUCHSPACE"})
+    unknown = client.get("/search", params={"q": "deploy", "space": "NOSUCHSPACE"})
+    assert unknown.status_code == 400
+    assert "&#39;NOSUCHSPACE&#39; is not in any indexed source" in unknown.text
+    assert "Change the query or the filters" in unknown.text
+
+    nothing = client.get("/search", params={"q": "deploy", "label": "no-such-label"})
     assert nothing.status_code == 200
     assert "No results for" in nothing.text and "remove filters" in nothing.text
 

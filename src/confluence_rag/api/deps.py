@@ -1,40 +1,16 @@
-"""Dependencies the routes share: the services of this app, and the API token check.
-
-The services live on ``app.state`` (built by the lifespan from the app's own Settings), never in
-a module global, so several apps with different settings can run side by side in one process.
-"""
+"""Dependencies the routes share: the services of this app (``confluence_rag.app_state``, which
+the web UI uses too), and the API token check."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from confluence_rag.services import Services
-from confluence_rag.settings import Settings
+from confluence_rag.app_state import UI_TOKEN_COOKIE, ServicesDep, get_services, get_settings
 
-
-def get_services(request: Request) -> Services:
-    services: Services | None = getattr(request.app.state, "services", None)
-    if services is None:
-        # Only reachable if the app is served without running its lifespan.
-        raise RuntimeError("the app's services are not started (lifespan did not run)")
-    return services
-
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
-
-# The web UI keeps the API token in this HttpOnly, SameSite=Strict cookie after its /login page
-# (an EventSource cannot send an Authorization header). Accepted for GET only: a cookie is sent
-# by the browser on its own, so it must never authorise a state change on the JSON API.
-UI_TOKEN_COOKIE = "crag_token"
+__all__ = ["UI_TOKEN_COOKIE", "ServicesDep", "get_services", "get_settings", "require_api_token"]
 
 
 def require_api_token(request: Request) -> None:

@@ -15,15 +15,10 @@ import socket
 import threading
 from collections.abc import Generator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
-from fastapi import FastAPI
-from starlette.routing import Match
 
-from confluence_rag.api.app import create_app
-from confluence_rag.api.schemas import hit_out
 from confluence_rag.cli.emulator_cmd import emulator_banner
 from confluence_rag.cli.errors import handle_errors
 from confluence_rag.cli.jobs_cmd import run_job_in_foreground
@@ -31,11 +26,16 @@ from confluence_rag.cli.progress_view import report_outcome
 from confluence_rag.cli.runtime import console, load_settings, run
 from confluence_rag.cli.search_cmd import print_hits
 from confluence_rag.cli.serve_cmd import GRACEFUL_SHUTDOWN_SECONDS
-from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, EmulatorConfig, EmulatorServer
 from confluence_rag.errors import ConfigurationError, SourceNotFound
-from confluence_rag.ingest.sources import NewSource, validate_new_source
+from confluence_rag.presenters import hit_out
 from confluence_rag.records import SourceRecord
-from confluence_rag.services import Services, build_services
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from confluence_rag.emulator import EmulatorServer
+    from confluence_rag.services import Services
 
 DEFAULT_QUERY = "how do we roll back a failed deployment"
 DEFAULT_EMULATOR_PORT = 8090
@@ -45,27 +45,34 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn that stops on Ctrl-C without re-raising it afterwards, so the demo can close
-    its services and the emulator in order and exit 0."""
+def quiet_server(config: Any) -> uvicorn.Server:
+    """A uvicorn server that stops on Ctrl-C without re-raising it afterwards, so the demo can
+    close its services and the emulator in order and exit 0. (Built here, not at import: the
+    CLI imports uvicorn only when a command serves.)"""
+    import uvicorn
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {
-            sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    class QuietServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {
+                sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
+            }
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return QuietServer(config)
 
 
 def start_emulator(pages: int, port: int) -> EmulatorServer:
     """The emulator on ``port`` (stable source id across runs), or any free port if taken."""
+    from confluence_rag.emulator import EmulatorConfig, EmulatorServer
+
     config = EmulatorConfig(flavour="cloud", pages=pages, seed=1)
     try:
         return EmulatorServer(config, port=port).start()
@@ -78,6 +85,9 @@ def start_emulator(pages: int, port: int) -> EmulatorServer:
 
 async def _demo_source(services: Services, server: EmulatorServer) -> tuple[SourceRecord, str]:
     """Add the emulator's spaces as a source (or reuse it) and say which job to run."""
+    from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL
+    from confluence_rag.ingest.sources import NewSource, validate_new_source
+
     config = server.config
     new = NewSource(
         confluence_url=server.site_url,
@@ -116,6 +126,8 @@ def demo(
     ),
 ) -> None:
     """Start a local Confluence, add it as a source, crawl it, search it, then serve the API."""
+    from confluence_rag.services import build_services
+
     base = load_settings()
     settings = load_settings(data_dir=data_dir or base.data_dir / "demo")
     if not no_serve:
@@ -144,6 +156,10 @@ def demo(
 
 
 async def _serve(services: Services, port: int) -> None:
+    import uvicorn
+
+    from confluence_rag.api.app import create_app
+
     app = create_app(services.settings, services=services)
     config = uvicorn.Config(
         app,
@@ -152,7 +168,7 @@ async def _serve(services: Services, port: int) -> None:
         log_level="warning",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    server = _QuietServer(config)
+    server = quiet_server(config)
     url = f"http://127.0.0.1:{port}"
     lines = [f"\n[bold green]Serving[/] {url}"]
     if serves_path(app, "/"):
@@ -173,6 +189,8 @@ async def _serve(services: Services, port: int) -> None:
 
 def serves_path(app: FastAPI, path: str) -> bool:
     """Whether ``GET path`` reaches a route (the web UI is optional: another module adds it)."""
+    from starlette.routing import Match
+
     scope = {"type": "http", "path": path, "method": "GET", "root_path": "", "headers": []}
     return any(route.matches(scope)[0] == Match.FULL for route in app.router.routes)
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from confluence_rag.cli.errors import handle_errors
-from confluence_rag.emulator import (
-    DEMO_API_TOKEN,
-    DEMO_EMAIL,
-    DEMO_PAT,
-    EmulatorConfig,
-    EmulatorServer,
-    parse_fault_spec,
-)
+
+if TYPE_CHECKING:
+    from confluence_rag.emulator import EmulatorServer
 
 FAULTS_HELP = (
     "Fault spec: comma-separated KIND[:VALUE][@PROB][;OPTION...]. KIND is 429, 503, 500, 504, "
@@ -29,6 +26,8 @@ def register(app: typer.Typer) -> None:
 
 def emulator_banner(server: EmulatorServer) -> list[str]:
     """What a person needs to use a running emulator: URL, credentials, a first request."""
+    from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, DEMO_PAT
+
     config = server.config
     lines = [
         f"Confluence emulator ({config.flavour}): space {config.space_key} with "
@@ -68,6 +67,8 @@ def emulator(
 
     Blocks until Ctrl-C. Prints the site URL and the credentials to use.
     """
+    from confluence_rag.emulator import EmulatorConfig, EmulatorServer, parse_fault_spec
+
     config = EmulatorConfig(
         flavour=flavour,  # type: ignore[arg-type]  # validated by EmulatorConfig
         pages=pages,

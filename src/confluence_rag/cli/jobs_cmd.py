@@ -8,6 +8,8 @@ instead of failing: it is what the person wants to see finish.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from confluence_rag.cli.errors import handle_errors
@@ -15,7 +17,9 @@ from confluence_rag.cli.progress_view import follow_job, report_outcome
 from confluence_rag.cli.runtime import console, load_settings, resolve_source, run
 from confluence_rag.errors import JobAlreadyRunning
 from confluence_rag.records import JobRecord
-from confluence_rag.services import Services, build_services
+
+if TYPE_CHECKING:
+    from confluence_rag.services import Services
 
 SOURCE_HELP = "Source id (see `confluence-rag sources`), or a space key that names one source."
 
@@ -41,6 +45,8 @@ async def run_job_in_foreground(services: Services, source_id: str, kind: str) -
 
 
 def _run(source: str, kind: str) -> None:
+    from confluence_rag.services import build_services
+
     settings = load_settings()
 
     async def main() -> JobRecord:

@@ -16,8 +16,6 @@ import typer
 
 from confluence_rag.cli.errors import handle_errors
 from confluence_rag.cli.runtime import load_settings
-from confluence_rag.mcp.server import run_stdio
-from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
 
 
@@ -26,6 +24,9 @@ def register(app: typer.Typer) -> None:
 
 
 async def _serve(settings: Settings) -> None:
+    from confluence_rag.mcp.server import run_stdio
+    from confluence_rag.services import build_services
+
     async with build_services(settings) as services:
         services.jobs.start()
         await run_stdio(services)

@@ -7,6 +7,8 @@ whether the job runs in this process or in another one (a server, a worker).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -19,18 +21,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from confluence_rag.api.schemas import PAGES_DONE, progress_out
 from confluence_rag.cli.errors import EXIT_FAILURE
 from confluence_rag.cli.runtime import on_interrupt
+from confluence_rag.ingest.progress import pages_done
+from confluence_rag.presenters import progress_out
 from confluence_rag.records import JobRecord
-from confluence_rag.services import Services
+
+if TYPE_CHECKING:
+    from confluence_rag.services import Services
 
 CANCEL_WAIT_SECONDS = 15.0
-
-
-def pages_done(job: JobRecord) -> int:
-    counters = job.counters or {}
-    return sum(int(counters.get(name, 0)) for name in PAGES_DONE)
 
 
 def _new_lines(log: list[str], printed: list[str]) -> list[str]:
@@ -71,7 +71,7 @@ async def _watch(services: Services, job_id: str, console: Console) -> JobRecord
                 task,
                 completed=float(job.percent or 0.0),
                 description=f"{job.kind} {job.stage or job.status}",
-                pages=pages_done(job),
+                pages=pages_done(job.counters),
                 rate=f"{rate:.1f}" if rate is not None else "-",
             )
     assert last is not None  # watch always yields the job at least once
@@ -85,8 +85,9 @@ async def follow_job(services: Services, job_id: str, console: Console) -> JobRe
         console.print("[yellow]Cancelling the job...[/]")
         await services.jobs.cancel(job_id)
         job = await services.jobs.wait(job_id, timeout=CANCEL_WAIT_SECONDS)
+        done = pages_done(job.counters)
         console.print(
-            f"Job {job_id} is {job.status}; the {pages_done(job)} pages done so far are kept.",
+            f"Job {job_id} is {job.status}; the {done} pages done so far are kept.",
             highlight=False,
         )
 
@@ -108,7 +109,7 @@ def summarise(job: JobRecord) -> str:
         if counters.get(name)
     ]
     failed = counters.get("pages_failed", 0)
-    text = f"{pages_done(job)} pages" + (f" ({', '.join(parts)})" if parts else "")
+    text = f"{pages_done(counters)} pages" + (f" ({', '.join(parts)})" if parts else "")
     text += f", {counters.get('chunks_embedded', 0)} chunks embedded"
     text += f", {counters.get('chunks_reused', 0)} reused"
     if failed:

@@ -5,26 +5,18 @@ from __future__ import annotations
 import html
 import json
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.text import Text
 
-from confluence_rag.api.schemas import (
-    MAX_LIMIT,
-    MAX_QUERY_CHARS,
-    SearchHitOut,
-    SearchResponse,
-    hit_out,
-)
 from confluence_rag.cli.errors import handle_errors
 from confluence_rag.cli.runtime import console, load_settings, run
-from confluence_rag.errors import InvalidInput
+from confluence_rag.presenters import Retriever, SearchHitOut, SearchResponse, hit_out
 from confluence_rag.records import SearchFilters
 from confluence_rag.search.models import SearchMode
-from confluence_rag.services import build_services
+from confluence_rag.search.validation import MAX_LIMIT, checked_query
 
-Retriever = Literal["hybrid", "keyword", "semantic"]
 _MARK = re.compile(r"<mark>(.*?)</mark>", re.DOTALL)
 
 
@@ -78,18 +70,17 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print JSON (the API's fields)."),
 ) -> None:
     """Search the indexed pages (hybrid keyword + semantic) and print the best passages."""
-    if not query.strip():
-        raise InvalidInput("the query is empty")
-    if len(query) > MAX_QUERY_CHARS:
-        raise InvalidInput(f"the query is longer than {MAX_QUERY_CHARS} characters")
+    from confluence_rag.services import build_services
+
+    query = checked_query(query)  # before loading anything: a bad query fails fast
     settings = load_settings()
-    filters = SearchFilters(source_id=source, spaces=tuple(space or ()), labels=tuple(label or ()))
+    wanted = SearchFilters(source_id=source, spaces=tuple(space or ()), labels=tuple(label or ()))
 
     async def main() -> list[SearchHitOut]:
         async with build_services(settings) as services:
             hits = await services.search.search(
                 query,
-                filters=filters,
+                filters=await services.filters.check(wanted),
                 limit=limit,
                 mode=mode,
                 retriever=retriever,

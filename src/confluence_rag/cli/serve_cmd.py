@@ -10,9 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 import typer
-import uvicorn
 
-from confluence_rag.api.app import create_app
 from confluence_rag.cli.errors import handle_errors
 from confluence_rag.cli.runtime import console, load_settings
 from confluence_rag.errors import ConfigurationError
@@ -54,6 +52,10 @@ def serve(
     bind_host = host or settings.host
     bind_port = port or settings.port
     check_exposure(settings, bind_host)
+    import uvicorn
+
+    from confluence_rag.api.app import create_app
+
     app = create_app(settings)
     console.print(
         f"Serving on http://{bind_host}:{bind_port} (API docs: /docs). Ctrl-C stops.",

@@ -9,16 +9,13 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from confluence_rag.api.routes.sources import describe_source
-from confluence_rag.api.schemas import SourceOut
 from confluence_rag.cli.errors import handle_errors
 from confluence_rag.cli.jobs_cmd import SOURCE_HELP, run_job_in_foreground
 from confluence_rag.cli.progress_view import report_outcome
 from confluence_rag.cli.runtime import console, load_settings, resolve_source, run
 from confluence_rag.errors import InvalidInput
-from confluence_rag.ingest.sources import NewSource
+from confluence_rag.presenters import SourceOut, source_out
 from confluence_rag.records import JobRecord
-from confluence_rag.services import build_services
 
 
 def register(app: typer.Typer) -> None:
@@ -66,6 +63,9 @@ def add(
     """
     if not token:
         raise InvalidInput("an API token is required: set CONFLUENCE_API_TOKEN or pass --token")
+    from confluence_rag.ingest.sources import NewSource
+    from confluence_rag.services import build_services
+
     settings = load_settings()
     new = NewSource(
         confluence_url=site,
@@ -102,12 +102,15 @@ def sources(
     as_json: bool = typer.Option(False, "--json", help="Print JSON (the API's fields)."),
 ) -> None:
     """List sources with their spaces, sync state, page and chunk counts."""
+    from confluence_rag.services import build_services
+
     settings = load_settings()
 
     async def main() -> list[SourceOut]:
         async with build_services(settings) as services:
             return [
-                await describe_source(services, record) for record in await services.sources.list()
+                source_out(record, active_job=await services.active_job(record.id))
+                for record in await services.sources.list()
             ]
 
     described = run(main)
@@ -144,6 +147,8 @@ def delete(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Delete a source: its pages, chunks, code examples and stored credentials."""
+    from confluence_rag.services import build_services
+
     settings = load_settings()
 
     async def find() -> str:

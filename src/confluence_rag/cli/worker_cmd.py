@@ -23,7 +23,6 @@ import typer
 from confluence_rag.cli.errors import handle_errors
 from confluence_rag.cli.runtime import load_settings, run
 from confluence_rag.errors import ConfigurationError
-from confluence_rag.services import build_services
 from confluence_rag.settings import Settings
 
 # How long a graceful stop waits for running jobs to write their checkpoint and requeue.
@@ -51,7 +50,7 @@ def require_postgres(settings: Settings) -> str:
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Run jobs until ``stop`` is set, then stop gracefully (jobs go back to the queue)."""
-    from confluence_rag.store.postgres import redacted
+    from confluence_rag.services import build_services, redacted
 
     async with build_services(settings) as services:
         runner = services.jobs

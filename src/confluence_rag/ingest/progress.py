@@ -31,8 +31,20 @@ COUNTER_NAMES: tuple[str, ...] = (
     "chunks_reused",
 )
 
-# Pages that reached a final disposition in the pipeline.
-_DONE = ("pages_processed", "pages_skipped", "pages_unchanged", "pages_failed")
+# Pages that reached a final disposition in the pipeline: the one definition of "pages done"
+# (the percent here, the API's ``pages_done`` and rate, the web page and the CLI bar all use it).
+PAGES_DONE: tuple[str, ...] = (
+    "pages_processed",
+    "pages_skipped",
+    "pages_unchanged",
+    "pages_failed",
+)
+
+
+def pages_done(counters: Mapping[str, int]) -> int:
+    """Pages a job has finished with, from its counters (a missing counter counts 0)."""
+    return sum(int(counters.get(name, 0)) for name in PAGES_DONE)
+
 
 # Where each stage starts on the bar; processing spans from its start to "finalizing".
 STAGE_START: dict[str, float] = {
@@ -156,8 +168,7 @@ class JobProgress:
 
     def recompute_percent(self, spaces: Iterable[str] | None = None) -> float:
         """Move the bar for the processing stage; never backwards, never 100 before the end."""
-        counts = self.counters()
-        done = sum(counts[name] for name in _DONE)
+        done = pages_done(self.counters())
         total = self.estimate_total(spaces)
         start = STAGE_START["processing"]
         span = STAGE_START["finalizing"] - start

@@ -1,14 +1,14 @@
 """Records -> (structured model, readable text) for the MCP tools. Pure: no I/O.
 
+The models are validated from the records (``model_validate(record, from_attributes=True)``,
+see ``models.py``); only what a tool derives (a page slice, ``done``) is given here.
+
 Every tool answers twice: structured content for clients that read ``structuredContent``, and
 Markdown text for the model, which reads ``content``. The text carries everything an assistant
 needs to act (titles, URLs, page ids, how to get more), so it never has to parse JSON.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from datetime import datetime
 
 from confluence_rag.mcp.models import (
     CodeExample,
@@ -24,6 +24,7 @@ from confluence_rag.mcp.models import (
     SpaceInfo,
     SyncStarted,
 )
+from confluence_rag.presenters import overlay
 from confluence_rag.records import JobRecord, PageRecord, SourceRecord
 from confluence_rag.search.models import CodeHit, SearchHit
 
@@ -34,30 +35,10 @@ TERMINAL = ("completed", "failed", "cancelled")
 MORE_CHUNKS_PER_PAGE = 2
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _heading(path: Sequence[str]) -> str:
-    return " > ".join(path)
-
-
 # --- sources ---------------------------------------------------------------------------------
 def source_info(source: SourceRecord) -> SourceInfo:
-    return SourceInfo(
-        source_id=source.id,
-        title=source.title,
-        site_url=source.site_url,
-        flavour=source.flavour,
-        spaces=[SpaceInfo(key=k, name=source.space_names.get(k, k)) for k in source.space_keys],
-        page_count=source.page_count,
-        chunk_count=source.chunk_count,
-        last_sync_at=_iso(source.last_sync_at),
-        sync_status=source.sync_status,
-        sync_error=source.sync_error,
-        knowledge_type=source.knowledge_type,
-        tags=list(source.tags),
-    )
+    spaces = [SpaceInfo(key=k, name=source.space_names.get(k, k)) for k in source.space_keys]
+    return SourceInfo.model_validate(overlay(source, spaces=spaces), from_attributes=True)
 
 
 def sources_text(result: SourcesResult) -> str:
@@ -83,21 +64,8 @@ def sources_text(result: SourcesResult) -> str:
 
 # --- search ----------------------------------------------------------------------------------
 def knowledge_hit(hit: SearchHit) -> KnowledgeHit:
-    return KnowledgeHit(
-        page_id=hit.page_id,
-        title=hit.title,
-        url=hit.url,
-        breadcrumb=hit.breadcrumb,
-        heading=_heading(hit.heading_path),
-        space=hit.space_key,
-        source_id=hit.source_id,
-        labels=list(hit.labels),
-        updated_at=_iso(hit.updated_at),
-        content=hit.text,
-        more_content=list(hit.more_chunks[:MORE_CHUNKS_PER_PAGE]),
-        score=hit.score,
-        match_type=hit.match_type,
-    )
+    more = hit.more_chunks[:MORE_CHUNKS_PER_PAGE]
+    return KnowledgeHit.model_validate(overlay(hit, more_chunks=more), from_attributes=True)
 
 
 def search_text(result: SearchResult) -> str:
@@ -130,19 +98,7 @@ def search_text(result: SearchResult) -> str:
 
 
 def code_example(hit: CodeHit) -> CodeExample:
-    return CodeExample(
-        page_id=hit.page_id,
-        title=hit.title,
-        url=hit.url,
-        breadcrumb=hit.breadcrumb,
-        heading=_heading(hit.heading_path),
-        space=hit.space_key,
-        source_id=hit.source_id,
-        language=hit.language,
-        code=hit.code,
-        line_count=hit.line_count,
-        score=hit.score,
-    )
+    return CodeExample.model_validate(hit, from_attributes=True)
 
 
 def _fence(code: str) -> str:
@@ -176,19 +132,7 @@ def code_text(result: CodeSearchResult) -> str:
 
 # --- pages -----------------------------------------------------------------------------------
 def page_summary(page: PageRecord) -> PageSummary:
-    return PageSummary(
-        page_id=page.key,
-        title=page.title,
-        url=page.url,
-        space=page.space_key,
-        breadcrumb=page.breadcrumb,
-        type=page.type,
-        version=page.version,
-        labels=list(page.labels),
-        updated_at=_iso(page.updated_at),
-        chunk_count=page.chunk_count,
-        code_count=page.code_count,
-    )
+    return PageSummary.model_validate(page, from_attributes=True)
 
 
 def page_list_text(result: PageList) -> str:
@@ -221,19 +165,8 @@ def full_page(page: PageRecord, offset: int, max_chars: int) -> FullPage:
     content = markdown[offset : offset + max_chars]
     end = offset + len(content)
     truncated = end < total
-    return FullPage(
-        page_id=page.key,
-        title=page.title,
-        url=page.url,
-        space=page.space_key,
-        source_id=page.source_id,
-        breadcrumb=page.breadcrumb,
-        type=page.type,
-        version=page.version,
-        labels=list(page.labels),
-        author=page.author,
-        updated_at=_iso(page.updated_at),
-        is_deleted=page.is_deleted,
+    window = overlay(
+        page,
         content=content,
         offset=offset,
         returned_chars=len(content),
@@ -241,6 +174,7 @@ def full_page(page: PageRecord, offset: int, max_chars: int) -> FullPage:
         truncated=truncated,
         next_offset=end if truncated else None,
     )
+    return FullPage.model_validate(window, from_attributes=True)
 
 
 def full_page_text(page: FullPage) -> str:
@@ -271,12 +205,8 @@ def full_page_text(page: FullPage) -> str:
 
 # --- jobs ------------------------------------------------------------------------------------
 def sync_started(job: JobRecord, already_running: bool) -> SyncStarted:
-    return SyncStarted(
-        progress_id=job.id,
-        source_id=job.source_id,
-        kind=job.kind,
-        status=job.status,
-        already_running=already_running,
+    return SyncStarted.model_validate(
+        overlay(job, already_running=already_running), from_attributes=True
     )
 
 
@@ -295,21 +225,9 @@ def sync_text(result: SyncStarted) -> str:
 
 
 def progress(job: JobRecord) -> Progress:
-    return Progress(
-        progress_id=job.id,
-        source_id=job.source_id,
-        kind=job.kind,
-        status=job.status,
-        done=job.status in TERMINAL,
-        stage=job.stage,
-        percent=job.percent,
-        counters=dict(job.counters),
-        error=job.error,
-        log=list(job.log)[-PROGRESS_LOG_LINES:],
-        created_at=_iso(job.created_at),
-        started_at=_iso(job.started_at),
-        finished_at=_iso(job.finished_at),
-    )
+    recent = list(job.log)[-PROGRESS_LOG_LINES:]
+    done = job.status in TERMINAL
+    return Progress.model_validate(overlay(job, done=done, log=recent), from_attributes=True)
 
 
 def progress_text(result: Progress) -> str:

@@ -19,12 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from confluence_rag.errors import (
-    ConfluenceRagError,
-    InvalidInput,
-    JobAlreadyRunning,
-    SourceNotFound,
-)
+from confluence_rag.errors import ConfluenceRagError, InvalidInput, JobAlreadyRunning
 from confluence_rag.mcp import formatting as fmt
 from confluence_rag.mcp.models import (
     CodeSearchResult,
@@ -35,8 +30,7 @@ from confluence_rag.mcp.models import (
     SourcesResult,
     SyncStarted,
 )
-from confluence_rag.mcp.page_lookup import find_page
-from confluence_rag.records import SearchFilters, SourceRecord
+from confluence_rag.records import SearchFilters
 from confluence_rag.services import Services
 
 ServicesProvider = Callable[[], Services]
@@ -76,24 +70,6 @@ def answer(model: BaseModel, text: str) -> CallToolResult:
     )
 
 
-def _space_key(space: str) -> str:
-    space = space.strip()
-    return space if space.startswith("~") else space.upper()
-
-
-async def _source(services: Services, source_id: str) -> SourceRecord:
-    sources = await services.sources.list()
-    for source in sources:
-        if source.id == source_id.strip():
-            return source
-    known = ", ".join(s.id for s in sources) or "none (nothing is indexed yet)"
-    raise SourceNotFound(
-        f"unknown source_id {source_id!r}; known sources: {known}. "
-        "Call rag_get_available_sources to see them.",
-        details={"source_id": source_id},
-    )
-
-
 async def _filters(
     services: Services,
     source_id: str | None,
@@ -101,32 +77,23 @@ async def _filters(
     labels: list[str] | None = None,
     language: str | None = None,
 ) -> SearchFilters:
-    """Filters for a search, with every name checked: a typo is an error, not zero results."""
-    spaces: tuple[str, ...] = ()
-    # Assistants often send "" for "no filter": treat blank like absent.
-    source_id = source_id.strip() if source_id and source_id.strip() else None
-    if source_id is not None:
-        scope = [await _source(services, source_id)]
-        source_id = scope[0].id
-    else:
-        scope = await services.sources.list()
-    if space is not None and space.strip():
-        key = _space_key(space)
-        known = sorted({k for s in scope for k in s.space_keys})
-        if key not in known:
-            where = f"source {source_id}" if source_id else "any indexed source"
-            raise InvalidInput(
-                f"space {key!r} is not in {where}; spaces: {', '.join(known) or '-'}",
-                details={"field": "space"},
-            )
-        spaces = (key,)
-    wanted = tuple(dict.fromkeys(x.strip().lower() for x in labels or [] if x.strip()))
+    """Filters for a search, checked by the services like every surface's: a typo is an
+    error naming what exists, not zero results."""
+    wanted = [label for label in labels or [] if label.strip()]
+    # A tool-call bound, tighter than the search's own: an assistant listing more labels
+    # than this is guessing, and every label narrows the answer further.
     if len(wanted) > MAX_LABELS:
         raise InvalidInput(
             f"at most {MAX_LABELS} labels, got {len(wanted)}", details={"field": "labels"}
         )
-    lang = language.strip().lower() if language and language.strip() else None
-    return SearchFilters(source_id=source_id, spaces=spaces, labels=wanted, language=lang)
+    return await services.filters.check(
+        SearchFilters(
+            source_id=source_id,
+            spaces=(space,) if space else (),
+            labels=tuple(wanted),
+            language=language,
+        )
+    )
 
 
 def register_tools(server: MCPServer, get_services: ServicesProvider) -> None:
@@ -247,13 +214,11 @@ def register_tools(server: MCPServer, get_services: ServicesProvider) -> None:
     ) -> Annotated[CallToolResult, PageList]:
         services = get_services()
         with tool_errors():
-            source = await _source(services, source_id)
+            source = await services.filters.source(source_id)
             filters = await _filters(services, source.id, space)
             key = filters.spaces[0] if filters.spaces else None
-            total = await services.store.count_pages(source.id, space=key)
-            pages = await services.store.list_pages(
-                source.id, space=key, limit=limit, offset=offset
-            )
+            total = await services.pages.count(source.id, space=key)
+            pages = await services.pages.list(source.id, space=key, limit=limit, offset=offset)
         end = offset + len(pages)
         result = PageList(
             source_id=source.id,
@@ -306,8 +271,7 @@ def register_tools(server: MCPServer, get_services: ServicesProvider) -> None:
     ) -> Annotated[CallToolResult, FullPage]:
         services = get_services()
         with tool_errors():
-            sources = await services.sources.list()
-            page = await find_page(services.store, sources, page_id, url)
+            page = await services.pages.find(page_id, url)
             total = len(page.markdown or "")
             if offset and offset >= total:
                 raise InvalidInput(
@@ -339,7 +303,7 @@ def register_tools(server: MCPServer, get_services: ServicesProvider) -> None:
     ) -> Annotated[CallToolResult, SyncStarted]:
         services = get_services()
         with tool_errors():
-            source = await _source(services, source_id)
+            source = await services.filters.source(source_id)
             try:
                 job = await services.jobs.submit(source.id, "sync")
                 already = False

@@ -34,6 +34,7 @@ from confluence_rag.records import ChunkRow, SearchFilters
 from confluence_rag.search.fusion import Fused, reciprocal_rank_fusion
 from confluence_rag.search.models import CodeHit, MatchType, SearchHit, SearchMode
 from confluence_rag.search.snippets import Highlighter
+from confluence_rag.search.validation import check_limit, checked_filters, checked_query
 from confluence_rag.settings import Settings
 from confluence_rag.store import Store
 from confluence_rag.store.query_terms import STOPWORDS, query_terms
@@ -41,8 +42,6 @@ from confluence_rag.store.query_terms import STOPWORDS, query_terms
 Retriever = Literal["hybrid", "keyword", "semantic"]
 RETRIEVERS: tuple[str, ...] = ("hybrid", "keyword", "semantic")
 MODES: tuple[str, ...] = ("chunks", "pages")
-MAX_LIMIT = 100
-MAX_QUERY_CHARS = 2000
 # Pages mode groups chunks: look at more candidates so `limit` distinct pages can be filled.
 PAGES_CANDIDATE_FACTOR = 3
 # Reads of candidates + rows tried before answering with what is left (pages rewritten meanwhile).
@@ -67,13 +66,13 @@ class SearchService:
         retriever: Retriever = "hybrid",
     ) -> list[SearchHit]:
         """Best hits for ``query``; ``InvalidInput`` for an empty query or a bad option."""
-        query = _checked_query(query)
-        _check_limit(limit)
+        query = checked_query(query)
+        check_limit(limit)
         if mode not in MODES:
             raise InvalidInput(f"mode must be one of {list(MODES)}, got {mode!r}")
         if retriever not in RETRIEVERS:
             raise InvalidInput(f"retriever must be one of {list(RETRIEVERS)}, got {retriever!r}")
-        filters = _checked_filters(filters or SearchFilters())
+        filters = checked_filters(filters or SearchFilters())
         depth = self._settings.search_candidates
         if mode == "pages":
             depth = min(depth * PAGES_CANDIDATE_FACTOR, 1000)
@@ -111,9 +110,9 @@ class SearchService:
         self, query: str, filters: SearchFilters | None = None, limit: int = 10
     ) -> list[CodeHit]:
         """Code examples matching ``query`` (``filters.language`` narrows the language)."""
-        query = _checked_query(query)
-        _check_limit(limit)
-        filters = _checked_filters(filters or SearchFilters())
+        query = checked_query(query)
+        check_limit(limit)
+        filters = checked_filters(filters or SearchFilters())
         candidates = await self._store.code_candidates(query, filters, limit * 2)
         scores = dict(candidates)
         rows = await self._store.fetch_code([code_id for code_id, _ in candidates])
@@ -178,54 +177,6 @@ class SearchService:
             )
         # Only a matching, recorded model is remembered: an empty index is checked again later.
         self._model_checked = recorded is not None
-
-
-def _checked_query(query: str) -> str:
-    if not isinstance(query, str) or not query.strip():
-        raise InvalidInput("the query is empty", details={"field": "query"})
-    if len(query) > MAX_QUERY_CHARS:
-        raise InvalidInput(
-            f"the query is longer than {MAX_QUERY_CHARS} characters", details={"field": "query"}
-        )
-    return query.strip()
-
-
-def _check_limit(limit: int) -> None:
-    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(
-            f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}", details={"field": "limit"}
-        )
-
-
-# Filter values every surface passes through: a space key as Confluence allows it (letters and
-# digits, or ~user for a personal space), a label without whitespace, quotes or the characters
-# Confluence refuses in labels. Anything else (e.g. ``DEV" OR space="HR``) is an error, not a
-# silent empty result; the values only ever reach SQL as bound parameters anyway.
-_SPACE_KEY = re.compile(r"[A-Za-z0-9]{1,255}|~[A-Za-z0-9._@+:\-]{1,255}")
-_LABEL = re.compile(r"[^\s\x00-\x1f\x7f\"'`\\:;,!#&()*<>?@\[\]^{}]{1,255}")
-MAX_FILTER_VALUES = 50
-
-
-def _checked_filters(filters: SearchFilters) -> SearchFilters:
-    for name, values, pattern in (
-        ("spaces", filters.spaces, _SPACE_KEY),
-        ("labels", filters.labels, _LABEL),
-    ):
-        if len(values) > MAX_FILTER_VALUES:
-            raise InvalidInput(
-                f"at most {MAX_FILTER_VALUES} {name} per search, got {len(values)}",
-                details={"field": name},
-            )
-        for value in values:
-            if not isinstance(value, str) or not pattern.fullmatch(value):
-                shown = repr(value)[:60]
-                raise InvalidInput(
-                    f"{shown} is not a valid {name[:-1]} filter",
-                    details={"field": name},
-                )
-    if filters.language is not None and len(filters.language) > 64:
-        raise InvalidInput("the language filter is too long", details={"field": "language"})
-    return filters
 
 
 _SPACES = re.compile(r"\s+")

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from starlette.responses import Response
 
-from confluence_rag.api.deps import UI_TOKEN_COOKIE
+from confluence_rag.app_state import UI_TOKEN_COOKIE
 from confluence_rag.settings import Settings
 
 CSP = (

@@ -1,9 +1,11 @@
 """The web UI's routes: knowledge base, add a space, search, page view, login.
 
-Served by the API's own app (``mount_web(app)`` in ``api/app.py``) and built on the same
-services, so the UI holds no business logic: every view is one or two service calls and a
-template. Forms post back to the server (Post/Redirect/Get) and work without JavaScript;
-``static/app.js`` only adds live progress, copy buttons and the token field switch.
+Mounted on the HTTP app by ``api/app.py`` (``mount_web(app)``) and built on the same services,
+so the UI holds no business logic: every view is one or two service calls and a template. It
+never imports ``api/``: the app's services come from ``app_state``, the output models it shares
+with the API and the CLI from ``presenters``. Forms post back to the server
+(Post/Redirect/Get) and work without JavaScript; ``static/app.js`` only adds live progress, copy
+buttons and the token field switch.
 
 Every state-changing post passes ``security.check_csrf``; every page goes out with the CSP from
 ``security.CSP``; when an API token is configured every route but ``/login`` needs the cookie.
@@ -22,8 +24,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from confluence_rag.api.deps import ServicesDep
-from confluence_rag.api.schemas import PAGES_DONE, ProgressOut, SourceOut, progress_out, source_out
+from confluence_rag.app_state import ServicesDep
 from confluence_rag.errors import (
     ConfluenceRagError,
     EmbeddingError,
@@ -32,8 +33,10 @@ from confluence_rag.errors import (
     JobAlreadyRunning,
     NotFound,
 )
+from confluence_rag.presenters import ProgressOut, SourceOut, progress_out, source_out
 from confluence_rag.records import JobRecord, SearchFilters, SourceRecord
 from confluence_rag.search.models import CodeHit, SearchHit, SearchMode
+from confluence_rag.search.validation import MAX_QUERY_CHARS
 from confluence_rag.services import Services
 from confluence_rag.web.forms import (
     SYNC_CHOICES,
@@ -59,7 +62,6 @@ logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 SEARCH_LIMIT = 20
-MAX_QUERY_CHARS = 1000
 NOTICES = {
     "added": "Source added. Its first crawl is running below.",
     "sync": "Sync started.",
@@ -115,10 +117,6 @@ async def source_card(services: Services, record: SourceRecord) -> SourceCard:
     )
 
 
-def pages_done(progress: ProgressOut) -> int:
-    return sum(progress.counters.get(name, 0) for name in PAGES_DONE)
-
-
 @router.get("/", response_class=HTMLResponse)
 async def knowledge_base(
     request: Request,
@@ -135,7 +133,6 @@ async def knowledge_base(
             "cards": cards,
             "notice": NOTICES.get(notice or ""),
             "highlight": source,
-            "pages_done": pages_done,
         },
     )
 
@@ -298,13 +295,14 @@ async def search(
     status = 200
     if form.q:
         try:
+            filters = await services.filters.check(form.filters())
             if form.tab == "code":
                 code_hits = await services.search.search_code(
-                    form.q, filters=form.filters(), limit=SEARCH_LIMIT
+                    form.q, filters=filters, limit=SEARCH_LIMIT
                 )
             else:
                 hits = await services.search.search(
-                    form.q, filters=form.filters(), limit=SEARCH_LIMIT, mode=form.view
+                    form.q, filters=filters, limit=SEARCH_LIMIT, mode=form.view
                 )
         except InvalidInput as exc:
             error, status = f"{exc.message}. Change the query or the filters.", 400
@@ -340,10 +338,8 @@ async def page_view(
 ) -> Response:
     """The indexed page; ``?chunks=1`` adds its chunks as search sees them (loaded only on
     request: a long page has hundreds)."""
-    page = await services.store.get_page(page_id)
-    page_chunks = (
-        await services.store.page_chunks(page_id) if chunks and not page.is_deleted else None
-    )
+    page = await services.pages.get(page_id)
+    page_chunks = await services.pages.chunks(page_id) if chunks and not page.is_deleted else None
     context = {
         "page": page,
         "body_html": render_markdown(page.markdown or ""),

@@ -20,4 +20,4 @@ router = APIRouter(prefix="/api/pages", tags=["pages"])
 )
 async def get_page(page_id: str, services: ServicesDep) -> PageOut:
     """The page's full Markdown and metadata; ``page_id`` is a search hit's ``page_id``."""
-    return page_out(await services.store.get_page(page_id))
+    return page_out(await services.pages.get(page_id))

@@ -1,7 +1,9 @@
 """/api/search and /api/search/code: hybrid search over the index, with filters.
 
 Input limits (query length, result count, filter list sizes) are checked by the request models,
-so an oversized request is a 400 in the standard shape before any model or database work.
+so an oversized request is a 400 in the standard shape before any model or database work. The
+filters then pass ``services.filters.check`` like every surface's: a source or space that is not
+indexed is a 400 naming what is, not an empty answer.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ async def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
     """Chunks (or pages, ``mode=pages``) best matching the query, with highlighted snippets."""
     hits = await services.search.search(
         body.query,
-        filters=body.to_filters(),
+        filters=await services.filters.check(body.to_filters()),
         limit=body.limit,
         mode=body.mode,
         retriever=body.retriever,
@@ -52,8 +54,7 @@ async def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
 @router.post("/code", response_model=CodeSearchResponse, responses=ERRORS)
 async def search_code(body: CodeSearchRequest, services: ServicesDep) -> CodeSearchResponse:
     """Code examples (from code macros) best matching the query, optionally by language."""
-    hits = await services.search.search_code(
-        body.query, filters=body.to_filters(language=body.language), limit=body.limit
-    )
+    filters = await services.filters.check(body.to_filters(language=body.language))
+    hits = await services.search.search_code(body.query, filters=filters, limit=body.limit)
     results = [code_hit_out(hit) for hit in hits]
     return CodeSearchResponse(query=body.query, results=results, count=len(results))

@@ -117,5 +117,4 @@ async def sync_source(source_id: str, services: ServicesDep) -> SyncResponse:
 
 async def describe_source(services: Services, record: SourceRecord) -> SourceOut:
     """The response for one source: the record, its active job and its page/chunk counts."""
-    active = await services.jobs.list(active_only=True, source_id=record.id)
-    return source_out(record, active_job=active[0] if active else None)
+    return source_out(record, active_job=await services.active_job(record.id))

@@ -5,7 +5,6 @@
 
 (function () {
   var DONE_STATES = { completed: true, failed: true, cancelled: true };
-  var PAGES_DONE = ["pages_processed", "pages_skipped", "pages_unchanged", "pages_failed"];
 
   function setText(root, field, value) {
     var el = root.querySelector('[data-field="' + field + '"]');
@@ -14,15 +13,14 @@
 
   function render(root, job) {
     var counters = job.counters || {};
-    var done = 0;
-    PAGES_DONE.forEach(function (name) { done += counters[name] || 0; });
     var percent = Math.max(0, Math.min(100, Number(job.percent) || 0));
     var bar = root.querySelector('[data-field="bar"]');
     if (bar) { bar.value = percent; bar.textContent = Math.round(percent) + "%"; }
     setText(root, "percent", Math.round(percent) + "%");
     setText(root, "stage", job.stage || job.status);
     setText(root, "status", job.status);
-    setText(root, "done", String(done));
+    // The server computes pages_done (one definition, in ingest/progress.py).
+    setText(root, "done", String(job.pages_done || 0));
     setText(root, "total", String(counters.pages_listed || 0));
     setText(root, "rate", job.pages_per_second == null ? "–" : String(job.pages_per_second));
     if (job.log && job.log.length) { setText(root, "log", job.log[job.log.length - 1]); }
