@@ -23,12 +23,6 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = "confluence_rag"
 SURFACES = ("api", "web", "mcp", "cli")
 FORBIDDEN = {surface: ("store",) for surface in SURFACES}
-# Offending files that a change in flight fixes, with that change. Each entry must still offend:
-# once its imports are gone, test_pending_offenders_still_offend fails until the entry goes.
-PENDING: dict[str, str] = {
-    "confluence_rag/cli/doctor_cmd.py": "doctor asks the store through a diagnosis function "
-    "(the store engineer's part of issue 16; the lead routes what is left through services)",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,18 +182,8 @@ def test_no_two_parts_of_the_package_import_each_other(
 
 
 def test_the_surfaces_never_import_the_store(graph: dict[tuple[str, str], list[Edge]]) -> None:
-    report = [
-        f"{edge}"
-        for edge in forbidden_edges(graph, FORBIDDEN)
-        if edge.path.as_posix() not in PENDING
-    ]
+    report = [f"{edge}" for edge in forbidden_edges(graph, FORBIDDEN)]
     assert not report, "surfaces reaching into store/ (go through a service):\n" + "\n".join(report)
-
-
-def test_pending_offenders_still_offend(graph: dict[tuple[str, str], list[Edge]]) -> None:
-    offending = {edge.path.as_posix() for edge in forbidden_edges(graph, FORBIDDEN)}
-    fixed = sorted(set(PENDING) - offending)
-    assert not fixed, f"no longer import the store: remove them from PENDING: {fixed}"
 
 
 # --- the checks can fail ------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def source_status(record: SourceRecord, active_job: JobRecord | None) -> SourceS
         return "crawling" if active_job.kind == "crawl" else "syncing"
     if record.paused:
         return "paused"
-    return record.sync_status or "new"  # type: ignore[return-value]  # a SyncStatus when set
+    return record.sync_status or "new"
 
 
 def source_out(record: SourceRecord, *, active_job: JobRecord | None = None) -> SourceOut:

@@ -38,9 +38,9 @@ from confluence_rag.ingest.scheduler import SyncScheduler
 from confluence_rag.ingest.sources import SourceService
 from confluence_rag.ingest.sync import SyncJob
 from confluence_rag.pages import PageService
-from confluence_rag.records import JobRecord
+from confluence_rag.records import JobRecord, StoreDiagnosis
 from confluence_rag.settings import Settings
-from confluence_rag.store import Store, open_store
+from confluence_rag.store import Store, diagnose, open_store
 
 if TYPE_CHECKING:
     from confluence_rag.search.service import SearchService
@@ -168,6 +168,11 @@ async def build_services(
             yield services
         finally:
             await services.aclose()
+
+
+def diagnose_store(settings: Settings) -> StoreDiagnosis:
+    """The store's read-only diagnosis for ``doctor`` (nothing migrated or created)."""
+    return diagnose(settings)
 
 
 def redacted(url: str) -> str:

@@ -23,7 +23,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 from rich.table import Table
@@ -32,9 +32,10 @@ from confluence_rag.cli.errors import EXIT_FAILURE, handle_errors
 from confluence_rag.cli.runtime import console, load_settings, run
 from confluence_rag.errors import ConfluenceRagError
 from confluence_rag.records import SourceRecord, StoreDiagnosis
-from confluence_rag.services import Services, build_services
 from confluence_rag.settings import Settings
-from confluence_rag.store import diagnose
+
+if TYPE_CHECKING:  # the services load the model stack: imported when doctor runs
+    from confluence_rag.services import Services
 
 Status = Literal["ok", "warn", "fail", "skip"]
 STYLES: dict[Status, str] = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
@@ -85,6 +86,8 @@ async def run_checks(settings: Settings, *, min_free_bytes: int) -> list[CheckRe
         results.append(CheckResult("embedding model", "skip", "needs a readable database"))
         results.append(CheckResult("sources", "skip", "needs a readable database"))
         return results
+    from confluence_rag.services import build_services
+
     try:
         async with build_services(settings) as services:
             results.append(await check_embedder(services))
@@ -117,8 +120,10 @@ def check_disk(data_dir: Path, min_free_bytes: int) -> CheckResult:
 
 def check_database(settings: Settings) -> CheckResult:
     """The store's own diagnosis (read-only: nothing migrated, created or repaired), in words."""
+    from confluence_rag.services import diagnose_store
+
     try:
-        found = diagnose(settings)
+        found = diagnose_store(settings)
     except ConfluenceRagError as error:
         return CheckResult("database", "fail", error.message)
     if found.backend == "postgres":
