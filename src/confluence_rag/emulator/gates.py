@@ -20,6 +20,8 @@ request; it waits for each in turn. A parked request keeps its connection open (
 sees a slow server); one whose client gave up is answered into the void once released. A held
 request also keeps its client's concurrency slot (``max_concurrent_requests_per_site``): hold
 fewer requests than the client runs at once, or its other calls (user lookups) wait forever.
+And the client's own timeout (``http_timeout_seconds``, 30 s) still runs: a request held longer
+times out and is retried.
 ``EmulatorServer.stop()`` opens every gate, so a test that forgets does not hang the teardown.
 
 Thread-safe: requests park on the server's event loop (other requests keep flowing) while the
