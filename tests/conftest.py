@@ -1,6 +1,8 @@
 """Fixtures every test gets: an isolated data dir and environment, and the shared test data.
 
-Fixture families live in tests/plugins/ (one module per part of the system) so each stays small.
+Fixture families live in tests/plugins/ (one module per part of the system) so each stays small;
+tests/plugins/markers.py marks what needs PostgreSQL or the model (``make test-fast`` leaves
+those out) from the fixtures a test uses.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ pytest_plugins = [
     "tests.plugins.emulator",
     "tests.plugins.store",  # before postgres, which registers its backend in it
     "tests.plugins.postgres",
+    "tests.plugins.markers",
 ]
 
 
