@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 
@@ -57,14 +58,19 @@ async def test_lapsed_lease_is_taken_over_and_old_owner_loses_it(pg_store: Postg
             id="j1", source_id=b.SOURCE, kind="crawl", checkpoint={"finished_spaces": ["DEV"]}
         )
     )
-    first = await pg_store.claim_job("j1", "worker-a", 0.2)
+    # Long leases while the test checks them (a busy machine may pause it for seconds), then a
+    # last heartbeat that promises only 50 ms: worker-a "died" and its lease lapses.
+    first = await pg_store.claim_job("j1", "worker-a", 30)
     assert first is not None and first.lease_owner == "worker-a"
-    assert await pg_store.renew_lease("j1", "worker-a", 0.2)
+    assert await pg_store.renew_lease("j1", "worker-a", 30)
     assert await pg_store.claim_job("j1", "worker-b", 30) is None  # lease is live
+    assert await pg_store.renew_lease("j1", "worker-a", 0.05)
 
-    await asyncio.sleep(0.5)  # worker-a "died": its lease lapses
-    second = await pg_store.claim_job("j1", "worker-b", 30)
-    assert second is not None and second.lease_owner == "worker-b"
+    deadline = time.monotonic() + 30
+    while (second := await pg_store.claim_job("j1", "worker-b", 30)) is None:
+        assert time.monotonic() < deadline, "the lapsed lease was never taken over"
+        await asyncio.sleep(0.05)
+    assert second.lease_owner == "worker-b"
     assert dict(second.checkpoint) == {"finished_spaces": ["DEV"]}  # resumes where a stopped
     assert second.started_at == first.started_at
     assert not await pg_store.renew_lease("j1", "worker-a", 30)  # a must stop
@@ -94,15 +100,18 @@ from confluence_rag.store.postgres import PostgresStore
 
 async def main(url: str) -> None:
     async with PostgresStore(url, max_connections=2) as store:
-        job = await store.claim_job("j-kill", "doomed-worker", 1.0)
+        job = await store.claim_job("j-kill", "doomed-worker", LEASE)
         assert job is not None
         await store.update_job("j-kill", checkpoint={"finished_spaces": ["DEV"]})
         print("claimed", flush=True)
-        while await store.renew_lease("j-kill", "doomed-worker", 1.0):
+        while await store.renew_lease("j-kill", "doomed-worker", LEASE):
             await asyncio.sleep(0.2)
 
+LEASE = float(sys.argv[2])
 asyncio.run(main(sys.argv[1]))
 """
+# 15 heartbeats per lease: a worker paused by a busy machine for a while still renews in time.
+KILLED_WORKER_LEASE = 3.0
 
 
 async def test_job_of_a_sigkilled_worker_is_taken_over(
@@ -110,18 +119,28 @@ async def test_job_of_a_sigkilled_worker_is_taken_over(
 ) -> None:
     await pg_store.create_job(JobRecord(id="j-kill", source_id=b.SOURCE, kind="crawl"))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _WORKER, pg_database_url, stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-c",
+        _WORKER,
+        pg_database_url,
+        str(KILLED_WORKER_LEASE),
+        stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
         assert line.strip() == b"claimed"
-        await asyncio.sleep(1.5)  # longer than the lease: the heartbeat keeps it alive
+        # Until the first lease would have run out: only the heartbeat keeps the job the
+        # worker's from then on.
+        claimed = await pg_store.get_job("j-kill")
+        assert claimed.lease_expires_at is not None
+        while datetime.now(UTC) <= claimed.lease_expires_at:
+            await asyncio.sleep(0.1)
         assert await pg_store.claim_job("j-kill", "survivor", 30) is None
     finally:
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while (job := await pg_store.claim_job("j-kill", "survivor", 30)) is None:
         assert time.monotonic() < deadline, "the dead worker's lease never lapsed"
         await asyncio.sleep(0.2)
