@@ -15,6 +15,13 @@ import pytest
 
 from confluence_rag.settings import Settings
 
+# pytest-xdist starts its workers with COLUMNS=80. Rich reads COLUMNS once, when a Console is
+# built (the CLI builds its consoles at import, during collection), and would then keep 80
+# columns even where a test asks for a wider terminal; without COLUMNS it reads the variable at
+# each print, as in a run without xdist.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 pytest_plugins = [
     "tests.plugins.emulator",
     "tests.plugins.store",  # before postgres, which registers its backend in it

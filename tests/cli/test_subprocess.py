@@ -143,6 +143,7 @@ def test_serve_refuses_a_public_address_without_a_token(cli: Cli) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.model
 def test_demo_no_serve_end_to_end(cli: Cli, isolated_env: Path) -> None:
     # The real default (local MiniLM) model, as `make demo` uses it; a small space keeps it quick.
     for name in [name for name in cli.env if name.startswith("CONFLUENCE_RAG_OPENAI")]:

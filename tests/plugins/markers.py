@@ -1,7 +1,9 @@
 """Markers from what a test uses, so ``make test-fast`` (``-m "not slow and not postgres and not
 browser and not model"``) leaves out exactly the tests that need those parts.
 
-- ``postgres``: added to every test whose fixtures reach ``postgres_url`` (the session's server).
+- ``postgres``: added to every test whose fixtures reach ``postgres_url`` (the session's server),
+  and to the PostgreSQL instances of the store contract tests (``store_backend="postgres"``,
+  whose store asks for the server at run time).
 - ``model``: added to every test whose fixtures reach ``local_embedder``; a test that loads the
   real MiniLM some other way (a default ``Settings``, a subprocess) is marked by hand. So that a
   hand-marking cannot be forgotten, a test that loads the model in this process without the
@@ -25,6 +27,9 @@ FIXTURE_MARKERS = {"postgres_url": "postgres", "local_embedder": "model"}
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("store_backend") == "postgres":
+            used.add("postgres_url")
         for fixture, marker in FIXTURE_MARKERS.items():
             if fixture in used and item.get_closest_marker(marker) is None:
                 item.add_marker(marker)

@@ -34,7 +34,7 @@ from confluence_rag.emulator import (
 from confluence_rag.settings import Settings
 from tests.api.conftest import ApiServer
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.model]  # the real MiniLM
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
