@@ -97,3 +97,16 @@ def test_httpx_sees_a_held_request_as_a_slow_server(emulator_factory: EmulatorFa
     with client(server) as http, pytest.raises(httpx.ReadTimeout):
         http.get("/rest/api/space/DEMO", timeout=0.2)
     assert gate.held == 1
+
+
+def test_times_holds_only_that_many(emulator_factory: EmulatorFactory) -> None:
+    server = emulator_factory("cloud", pages=1)
+    gate = server.state.gates.add(path="/rest/api/space", times=1)
+    held, statuses = _get_in_background(server, "/rest/api/space/DEMO")
+    gate.wait_held(1)
+    with client(server) as http:  # the one hold is spent: the next request goes through
+        assert http.get("/rest/api/space/DEMO").status_code == 200
+    assert statuses == [] and gate.waiting == 1
+    gate.release()
+    held.join(timeout=30)
+    assert statuses == [200]

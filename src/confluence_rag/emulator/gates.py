@@ -15,7 +15,9 @@ latency or sleep chosen to be "slow enough", which a busy machine always defeats
 
 A gate matches a request when every given criterion holds: ``method`` equals, ``path`` is a
 substring of the path, ``query`` a substring of the URL-decoded query string. ``after`` lets
-that many matching requests through before it starts holding. Several gates may match one
+that many matching requests through before it starts holding; ``times`` holds at most that
+many (later ones pass: "the first answer never comes, the retry gets one"). Several gates may
+match one
 request; it waits for each in turn. A parked request keeps its connection open (the client
 sees a slow server); one whose client gave up is answered into the void once released. A held
 request also keeps its client's concurrency slot (``max_concurrent_requests_per_site``): hold
@@ -47,6 +49,7 @@ class Gate:
     method: str | None = None
     path: str | None = None
     query: str | None = None
+    times: int | None = None
     # None: open. Otherwise how many more matching requests may pass before one is parked.
     _credits: int | None = 0
     passed: int = 0
@@ -113,8 +116,9 @@ class Gate:
         """Called by the emulator for a matching request: return when it may proceed."""
         loop = asyncio.get_running_loop()
         with self._changed:
-            if self._credits is None or self._credits > 0:
-                if self._credits is not None:
+            spent = self.times is not None and self.held >= self.times
+            if spent or self._credits is None or self._credits > 0:
+                if self._credits is not None and not spent:
                     self._credits -= 1
                 self.passed += 1
                 return
@@ -164,11 +168,13 @@ class Gates:
         query: str | None = None,
         method: str | None = None,
         after: int = 0,
+        times: int | None = None,
     ) -> Gate:
-        """A closed gate for the matching requests, letting the first ``after`` through."""
-        if after < 0:
-            raise ValueError("after must not be negative")
-        gate = Gate(method=method, path=path, query=query, _credits=after)
+        """A closed gate for the matching requests, letting the first ``after`` through and
+        holding at most ``times`` of them (None: every later one)."""
+        if after < 0 or (times is not None and times < 0):
+            raise ValueError("after and times must not be negative")
+        gate = Gate(method=method, path=path, query=query, times=times, _credits=after)
         with self._lock:
             self._gates.append(gate)
         return gate
