@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def start_worker(job_id: str, stderr: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # This checkout's package first: the venv's editable install may point at another one.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
     with stderr.open("w") as errors:
         worker = subprocess.Popen(
             [sys.executable, str(WORKER), job_id],
