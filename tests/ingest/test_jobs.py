@@ -156,7 +156,7 @@ def test_cancel_mid_crawl_keeps_pages_and_a_later_crawl_completes(
             await watch_until(services, job.id, lambda j: processed(j) >= BATCH)
             # The second batch stays held: only a prompt cancel ends this job.
             await services.jobs.cancel(job.id)
-            cancelled = await services.jobs.wait(job.id, timeout=60)
+            cancelled = await services.jobs.wait(job.id, timeout=180)
             assert cancelled.status == "cancelled"
             assert cancelled.finished_at is not None and cancelled.cancel_requested
             kept = await stored_ids(services, source.id)
@@ -224,7 +224,7 @@ def test_graceful_stop_requeues_and_resume_skips_finished_spaces(
             assert "interrupted" in paused.log[-1]
             assert paused.checkpoint["attempt"] == 1
             services.jobs.start()
-            done = await services.jobs.wait(job.id, timeout=60)
+            done = await services.jobs.wait(job.id, timeout=180)
             assert done.status == "completed", done.error
             assert done.checkpoint["attempt"] == 2
             assert any("already finished before: DEMO" in line for line in done.log)
@@ -269,7 +269,7 @@ def test_listing_failure_fails_the_job_with_a_clear_scrubbed_error(
             server.state.add_fault(FaultRule(kind="500", path="/content/search"))
             services.jobs.start()
             job = await services.jobs.submit(source.id)
-            failed = await services.jobs.wait(job.id, timeout=60)
+            failed = await services.jobs.wait(job.id, timeout=180)
             assert failed.status == "failed"
             assert failed.error and "DEMO" in failed.error
             assert DEMO_API_TOKEN not in failed.error
@@ -300,7 +300,7 @@ def test_delete_cancels_the_running_job(
             await gate.held_async(1)
             await watch_until(services, job.id, lambda j: processed(j) >= BATCH)
             # The second batch stays held: the job is running when its source goes.
-            await asyncio.wait_for(services.sources.delete(source.id), timeout=60)
+            await asyncio.wait_for(services.sources.delete(source.id), timeout=180)
             assert await services.sources.list() == []
             assert (await services.jobs.get(job.id)).status == "cancelled"
 

@@ -74,7 +74,7 @@ def test_sigkill_mid_crawl_then_resume(
             assert time.monotonic() < deadline, "the worker made no progress"
             time.sleep(0.1)
         os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
+        worker.wait(timeout=60)
     finally:
         if worker.poll() is None:
             worker.kill()

@@ -61,7 +61,7 @@ def embeddings() -> Iterator[FakeEmbeddingServer]:
         yield server
 
 
-def wait_job(client: httpx.Client, progress_id: str, timeout: float = 90) -> dict[str, object]:
+def wait_job(client: httpx.Client, progress_id: str, timeout: float = 180) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while True:
         job: dict[str, object] = client.get(f"/api/progress/{progress_id}").json()
@@ -225,7 +225,7 @@ def test_a_changed_key_fails_the_job_with_the_setting_named(
         async with build_services(changed) as services:
             services.jobs.start()
             job = await services.jobs.submit(source_id, "sync")
-            done = await services.jobs.wait(job.id, timeout=60)
+            done = await services.jobs.wait(job.id, timeout=180)
             return done.status, done.error
 
     status, error = asyncio.run(sync())
