@@ -7,7 +7,12 @@ PY := $(BIN)/python
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest system-deps clean
+.PHONY: demo test test-fast lint typecheck pytest system-deps clean
+# Parallel test processes (pytest-xdist); each has its own PostgreSQL server and model. Files
+# stay whole on one process (--dist loadfile): module fixtures (the browser site) are built once.
+PYTEST_WORKERS ?= auto
+# The inner loop: everything but what needs a browser, PostgreSQL or the model, or is slow.
+FAST_MARKERS := not slow and not postgres and not browser and not model
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +40,14 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 pytest: $(DEV_STAMP) system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
+# The whole suite, as CI runs it (.ci/run).
 test: lint typecheck pytest
+
+# Under 2 minutes, for the inner loop; `make test` stays the one that counts.
+test-fast: $(DEV_STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "$(FAST_MARKERS)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,8 @@
 """Fixtures every test gets: an isolated data dir and environment, and the shared test data.
 
-Fixture families live in tests/plugins/ (one module per part of the system) so each stays small.
+Fixture families live in tests/plugins/ (one module per part of the system) so each stays small;
+tests/plugins/markers.py marks what needs PostgreSQL or the model (``make test-fast`` leaves
+those out) from the fixtures a test uses.
 """
 
 from __future__ import annotations
@@ -13,10 +15,18 @@ import pytest
 
 from confluence_rag.settings import Settings
 
+# pytest-xdist starts its workers with COLUMNS=80. Rich reads COLUMNS once, when a Console is
+# built (the CLI builds its consoles at import, during collection), and would then keep 80
+# columns even where a test asks for a wider terminal; without COLUMNS it reads the variable at
+# each print, as in a run without xdist.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 pytest_plugins = [
     "tests.plugins.emulator",
     "tests.plugins.store",  # before postgres, which registers its backend in it
     "tests.plugins.postgres",
+    "tests.plugins.markers",
 ]
 
 

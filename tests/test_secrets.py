@@ -51,7 +51,12 @@ def test_key_from_environment(isolated_env: Path, monkeypatch: pytest.MonkeyPatc
     assert Fernet(key.encode()).decrypt(cipher.encrypt(b"y")) == b"y"
 
 
-@pytest.mark.parametrize("bad", ["not-a-key", "   ", "a" * 44, Fernet.generate_key().decode()[:-2]])
+# Explicit ids: a random key in a test id differs between xdist workers' collections.
+@pytest.mark.parametrize(
+    "bad",
+    ["not-a-key", "   ", "a" * 44, Fernet.generate_key().decode()[:-2]],
+    ids=["text", "blank", "not-a-fernet-key", "truncated-key"],
+)
 def test_malformed_key_names_the_variable(isolated_env: Path, bad: str) -> None:
     settings = Settings(data_dir=isolated_env, secret_key=SecretStr(bad))
     with pytest.raises(SecretKeyError) as info:

@@ -47,7 +47,7 @@ class ApiServer:
 
     def start(self) -> ApiServer:
         self._thread.start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the API server did not start")
@@ -127,7 +127,7 @@ def source_body(server: EmulatorServer, **overrides: Any) -> dict[str, Any]:
     return body
 
 
-def wait_for_job(client: httpx.Client, progress_id: str, timeout: float = 60) -> dict[str, Any]:
+def wait_for_job(client: httpx.Client, progress_id: str, timeout: float = 180) -> dict[str, Any]:
     """Poll until the job ends; returns its final state."""
     deadline = time.monotonic() + timeout
     while True:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, LimitCaps
+from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL
 from tests.cli.conftest import Cli
 from tests.plugins.emulator import EmulatorFactory
 
@@ -54,7 +54,11 @@ def test_add_crawl_and_search_in_subprocesses(
 def test_ctrl_c_cancels_the_crawl_cleanly(
     cli: Cli, emulator_factory: EmulatorFactory, isolated_env: Path
 ) -> None:
-    server = emulator_factory("cloud", pages=24, latency_ms=100, caps=LimitCaps.uniform(1))
+    # The crawl fetches bodies in batches of 25 ids (one request each): the emulator lets the
+    # first batch through and holds the second, so the crawl is provably mid-way when Ctrl-C
+    # arrives, however fast or slow the machine.
+    server = emulator_factory("cloud", pages=50, extra_spaces={})
+    gate = server.state.gates.add(path="/content/search", query="body.storage", after=1)
     cli.env["CONFLUENCE_API_TOKEN"] = DEMO_API_TOKEN
     added = cli.run(
         "add",
@@ -70,21 +74,28 @@ def test_ctrl_c_cancels_the_crawl_cleanly(
     assert added.returncode == 0, added.stderr
 
     process = cli.popen("crawl", "DEMO")
-    deadline = time.monotonic() + 60
-    database = isolated_env / "confluence-rag.sqlite3"
-    while _pages_stored(database) < 2:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the crawl stored nothing"
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=30)
+    try:
+        gate.wait_held(1, timeout=120)
+        deadline = time.monotonic() + 120
+        database = isolated_env / "confluence-rag.sqlite3"
+        while _pages_stored(database) < 25:  # the batch let through reaches the index
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the crawl did not store the pages let through"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        gate.release()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     assert process.returncode == 130, stdout + stderr
     assert "Cancelling" in stdout and "cancelled" in stdout
     assert "Traceback" not in stderr
 
     (source,) = json.loads(cli.run("sources", "--json").stdout)["sources"]
     assert source["progress_id"] is None, "the job is still active after Ctrl-C"
-    assert 2 <= source["total_pages"] < 24
+    assert source["total_pages"] == 25
 
 
 def _pages_stored(database: Path) -> int:
@@ -132,6 +143,7 @@ def test_serve_refuses_a_public_address_without_a_token(cli: Cli) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.model
 def test_demo_no_serve_end_to_end(cli: Cli, isolated_env: Path) -> None:
     # The real default (local MiniLM) model, as `make demo` uses it; a small space keeps it quick.
     for name in [name for name in cli.env if name.startswith("CONFLUENCE_RAG_OPENAI")]:

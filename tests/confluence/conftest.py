@@ -54,11 +54,12 @@ class RecordedSleep:
         return sum(self.calls)
 
 
-def served(server: EmulatorServer, path_contains: str, expected: int, *, wait: float = 2.0) -> int:
+def served(server: EmulatorServer, path_contains: str, expected: int, *, wait: float = 30.0) -> int:
     """The emulator's count of served requests, once it reaches ``expected`` (or ``wait`` s).
 
     The emulator logs a request after its response is sent, so a fast client can finish before
-    the last entry lands; polling briefly removes that race without hiding a wrong count.
+    the last entry lands; polling removes that race without hiding a wrong count (a right count
+    returns at once; ``wait`` only bounds a wrong one, generously for a busy machine).
     """
     deadline = time.monotonic() + wait
     while True:

@@ -224,7 +224,7 @@ def test_a_slow_response_times_out_and_is_retried(
     emulator_factory: object, settings: Settings
 ) -> None:
     server = emulator_factory("datacenter", pages=10)  # type: ignore[operator]
-    server.state.add_fault(FaultRule(kind="latency", latency_ms=3000, times=1))
+    server.state.gates.add(times=1)  # the first request never gets an answer; the rest do
     sleep = RecordedSleep()
     impatient = settings.model_copy(update={"http_timeout_seconds": 0.5})
 
@@ -234,8 +234,6 @@ def test_a_slow_response_times_out_and_is_retried(
         ) as client:
             return len([page async for page in client.iter_pages(SPACE)]), client
 
-    started = time.monotonic()
     count, client = run(walk())
     assert count == len(server.state.current_ids(SPACE))
     assert client.stats.retries[RetryReason.TIMEOUT.value] == 1
-    assert time.monotonic() - started < 2.5  # gave up on the slow answer after ~0.5 s

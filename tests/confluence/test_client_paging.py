@@ -124,9 +124,12 @@ def test_a_server_that_repeats_itself_is_stopped_not_looped(
 def test_all_clients_of_a_site_share_one_limit(
     emulator_factory: Factory, settings: Settings
 ) -> None:
-    server = emulator_factory("datacenter", pages=400, latency_ms=20)
+    server = emulator_factory("datacenter", pages=400)
     ids = sorted(server.state.current_ids("DEMO"))
     two = settings.model_copy(update={"max_concurrent_requests_per_site": 2})
+    # The first requests wait until two are in flight: the peak provably reaches the limit
+    # (and, were the limit not shared, would show the four the two clients want).
+    gate = server.state.gates.add(path="/content/search")
 
     async def crawl_twice() -> tuple[int, int, bool]:
         auth = auth_for(server)
@@ -138,7 +141,14 @@ def test_all_clients_of_a_site_share_one_limit(
             async def fetch(client: ConfluenceClient, chunk: list[str]) -> int:
                 return len([page async for page in client.fetch_pages(chunk, batch_size=10)])
 
-            counts = await asyncio.gather(fetch(first, ids[:200]), fetch(second, ids[200:]))
+            async def open_at_two() -> int:
+                await gate.held_async(2)
+                gate.release()
+                return 0
+
+            counts = await asyncio.gather(
+                fetch(first, ids[:200]), fetch(second, ids[200:]), open_at_two()
+            )
             return sum(counts), first.limiter.peak, first.limiter is second.limiter
 
     total, peak, shared = run(crawl_twice())
@@ -150,7 +160,10 @@ def test_all_clients_of_a_site_share_one_limit(
 def test_leaving_a_listing_early_cancels_the_prefetch(
     emulator_factory: Factory, settings: Settings
 ) -> None:
-    server = emulator_factory("cloud", pages=200, latency_ms=50)
+    server = emulator_factory("cloud", pages=200)
+    # Every listing after the first waits: the prefetch of the next page is provably in flight
+    # (held) when the caller leaves, and must be cancelled, not left running.
+    gate = server.state.gates.add(path="/content/search", after=1)
 
     async def first_few() -> tuple[int, int, int]:
         async with ConfluenceClient(server.site_url, auth_for(server), settings=settings) as c:
@@ -158,6 +171,8 @@ def test_leaving_a_listing_early_cancels_the_prefetch(
             async with aclosing(c.iter_pages("DEMO")) as pages:
                 async for _page in pages:
                     taken += 1
+                    if taken == 1:
+                        await gate.held_async(1)
                     if taken == 3:
                         break
             others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]

@@ -67,9 +67,8 @@ def test_command_serves_and_prints_credentials() -> None:
         response = httpx.get(
             site + "/rest/api/space/DEMO", headers={"Authorization": "Bearer demo-pat"}
         )
-        for _ in range(50):  # uvicorn may still be finishing its start-up
-            if response.status_code == 200:
-                break
+        deadline = time.monotonic() + 60  # uvicorn may still be finishing its start-up
+        while response.status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.1)
             response = httpx.get(
                 site + "/rest/api/space/DEMO", headers={"Authorization": "Bearer demo-pat"}

@@ -140,7 +140,10 @@ def test_latency(emulator_factory: EmulatorFactory) -> None:
     started = time.perf_counter()
     assert get_space(server).status_code == 200
     second = time.perf_counter() - started
-    assert first >= 0.4 and 0.15 <= second < first
+    # Lower bounds only (a busy machine adds time, never removes it); the count says the
+    # times=1 spike fired once.
+    assert first >= 0.4 and second >= 0.15
+    assert server.state.faults.fired() == {"latency": 1}
 
 
 def test_path_scoping_times_and_after(emulator_factory: EmulatorFactory) -> None:

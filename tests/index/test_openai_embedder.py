@@ -108,12 +108,9 @@ def test_no_texts_means_no_request(settings: Settings, fake: FakeOpenAI) -> None
 def test_batches_run_concurrently_up_to_the_limit(settings: Settings, fake: FakeOpenAI) -> None:
     fake.delay_seconds = 0.1
     embedder = make(settings, fake, embed_batch_size=1, openai_max_concurrency=3)
-    started = time.perf_counter()
     vectors = run(embedder, [f"t{i}" for i in range(9)])
-    elapsed = time.perf_counter() - started
     assert vectors.shape == (9, 8)
-    assert fake.max_in_flight == 3
-    assert elapsed < 0.9 * 9 * 0.1  # clearly not one at a time
+    assert fake.max_in_flight == 3  # three at once, never more (no wall clock: load varies)
 
 
 def test_rate_limit_is_retried_after_the_time_the_server_asks(
@@ -137,7 +134,7 @@ def test_a_long_retry_after_is_clamped(settings: Settings, fake: FakeOpenAI) -> 
     fake.faults = [Fault(429, {"Retry-After": "3600"})]
     started = time.perf_counter()
     run(make(settings, fake, retry_after_max_seconds=0.1), ["a"])
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 60  # not the hour asked for, however busy the machine
 
 
 def test_persistent_server_errors_end_in_a_clear_error(

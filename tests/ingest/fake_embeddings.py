@@ -5,6 +5,10 @@ need many pages but not real semantics, so they point the ``openai`` embedder at
 Vectors are a deterministic function of the text (its SHA-256 spread over ``dimension`` floats),
 so equal texts get equal vectors. ``delay_seconds`` slows every batch, to stand in for a model.
 The server counts the texts it embedded, so tests can check what the crawl sent.
+
+``hold_after(n)`` answers n more batches, then holds every later one until ``release()``: a
+test that must act while a crawl is between two batches waits for ``wait_held()`` rather than
+hoping a slow model keeps the crawl busy long enough.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ class FakeEmbeddingServer:
         self.requests = 0
         self.batch_sizes: list[int] = []
         self._lock = threading.Lock()
+        # None: answer every batch; else how many more to answer before holding the next.
+        self._allowed: int | None = None
+        self._holding = threading.Condition()
+        self.held = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,6 +54,7 @@ class FakeEmbeddingServer:
                     self._answer(401, {"error": {"message": "bad key"}})
                     return
                 texts = body.get("input") or []
+                server._wait_turn()
                 if server.delay_seconds:
                     time.sleep(server.delay_seconds)
                 with server._lock:
@@ -73,6 +82,32 @@ class FakeEmbeddingServer:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
+    def hold_after(self, batches: int) -> None:
+        with self._holding:
+            self._allowed = batches
+
+    def release(self) -> None:
+        with self._holding:
+            self._allowed = None
+            self._holding.notify_all()
+
+    def wait_held(self, count: int = 1, timeout: float = 60) -> None:
+        """Until ``count`` batches in all have been held; TimeoutError after ``timeout``."""
+        with self._holding:
+            if not self._holding.wait_for(lambda: self.held >= count, timeout=timeout):
+                raise TimeoutError(f"{self.held} batch(es) held after {timeout} s, not {count}")
+
+    def _wait_turn(self) -> None:
+        with self._holding:
+            if self._allowed is None:
+                return
+            if self._allowed > 0:
+                self._allowed -= 1
+                return
+            self.held += 1
+            self._holding.notify_all()
+            self._holding.wait_for(lambda: self._allowed is None)
+
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
@@ -93,6 +128,7 @@ class FakeEmbeddingServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

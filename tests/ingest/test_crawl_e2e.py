@@ -1,4 +1,4 @@
-"""The main end-to-end crawl: a 300-page space with faults on, the real local model, real SQLite.
+"""The main end-to-end crawl: a 120-page space with faults on, the real local model, real SQLite.
 
 Every eligible page is stored exactly once with its chunks, the index answers a search for a
 phrase that only one page holds, and the API token never reaches the database file or any log
@@ -20,21 +20,27 @@ from confluence_rag.settings import Settings
 from tests.ingest.conftest import data_files, new_source, run
 from tests.plugins.emulator import EmulatorFactory
 
-# A crawl of 300 pages is only ~20 requests (ids 250 at a time, bodies 25 at a time): the
-# rates are high so every kind of fault is likely to be met.
+# A crawl of 120 pages is only ~6 requests before retries (ids 250 at a time, bodies 25 at a
+# time): the rates are high so faults are met (the draws are seeded, so the same ones each run).
+# 120 pages, not 300: the real model is this test's cost (~1,500 chunks, ~1 min on an idle
+# 2-core machine; 300 pages took 6-10 min with the rest of the suite running beside it), and
+# the 1,000-page chaos crawl (tests/reliability) covers scale and faults with fake embeddings.
 FAULTS = "429:0.15,503:0.1,500:0.1,drop:0.05,504"
+PAGES = 120
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)  # ~3,800 chunks through MiniLM: ~2 min on an idle 2-core machine
-def test_crawl_300_pages_with_faults(
+@pytest.mark.timeout(1200)
+def test_crawl_120_pages_with_faults(
     settings: Settings,
     emulator_factory: EmulatorFactory,
     local_embedder: Embedder,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = settings.model_copy(update={"retry_after_max_seconds": 0.2, "max_retries": 10})
-    server = emulator_factory("cloud", pages=300, extra_spaces={}, faults=parse_fault_spec(FAULTS))
+    server = emulator_factory(
+        "cloud", pages=PAGES, extra_spaces={}, faults=parse_fault_spec(FAULTS)
+    )
     expected = server.state.current_ids("DEMO")
     markers = server.state.markers("DEMO")
     caplog.set_level(logging.DEBUG)
@@ -47,10 +53,10 @@ def test_crawl_300_pages_with_faults(
             done = await services.jobs.wait(job.id, timeout=600)
             assert done.status == "completed", done.error
             c = done.counters
-            assert c["pages_listed"] == len(expected) > 280  # 300 generated, a few not current
+            assert c["pages_listed"] == len(expected) > 110  # a few generated are not current
             assert c["pages_failed"] == 0
             assert c["pages_processed"] + c["pages_skipped"] == len(expected)
-            assert c["pages_processed"] > 250
+            assert c["pages_processed"] > 100
             assert c["chunks_embedded"] + c["chunks_reused"] >= c["pages_processed"]
 
             # Every eligible page exactly once, at its current version, with its chunks.

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import time
 from typing import Any
 
 import pytest
 
-from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, FaultRule
+from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, EmulatorServer, FaultRule, Gate
 from confluence_rag.errors import InvalidInput, JobAlreadyRunning, JobNotFound, SourceNotFound
 from confluence_rag.records import JobRecord
 from confluence_rag.services import Services, build_services
@@ -31,11 +30,23 @@ def processed(job: JobRecord) -> int:
     return int(job.counters.get("pages_processed", 0))
 
 
+BATCH = 25  # pages per body fetch: the crawl's batch of ids, one request each
+
+
+def hold_bodies(server: EmulatorServer, after: int = 1) -> Gate:
+    """Hold the crawl's body fetches after the first ``after``: the job provably stays mid-way
+    (its stored pages fixed) until the test releases the gate, however fast the machine. Hold
+    one batch at a time: a held request keeps one of the client's concurrency slots."""
+    return server.state.gates.add(path="/content/search", query="body.storage", after=after)
+
+
 async def watch_until(services: Services, job_id: str, condition: Any) -> JobRecord:
+    last = None
     async for job in services.jobs.watch(job_id):
         if condition(job):
             return job
-    raise AssertionError("the job ended before the condition held")
+        last = job
+    raise AssertionError(f"the job ended before the condition held: {last}")
 
 
 def test_crawl_two_spaces_with_progress_and_conflict(
@@ -132,7 +143,8 @@ def test_edited_page_is_updated_and_unchanged_chunks_reused(
 def test_cancel_mid_crawl_keeps_pages_and_a_later_crawl_completes(
     fast_settings: Settings, emulator_factory: EmulatorFactory
 ) -> None:
-    server = emulator_factory("cloud", pages=150, extra_spaces={}, latency_ms=25)
+    server = emulator_factory("cloud", pages=2 * BATCH, extra_spaces={})
+    gate = hold_bodies(server)
     expected = server.state.current_ids("DEMO")
 
     async def scenario() -> None:
@@ -140,19 +152,18 @@ def test_cancel_mid_crawl_keeps_pages_and_a_later_crawl_completes(
             source, job = await services.sources.add(new_source(server))
             assert job is not None
             services.jobs.start()
-            await watch_until(
-                services, job.id, lambda j: j.counters.get("pages_processed", 0) >= 10
-            )
-            asked = time.monotonic()
+            await gate.held_async(1)
+            await watch_until(services, job.id, lambda j: processed(j) >= BATCH)
+            # The second batch stays held: only a prompt cancel ends this job.
             await services.jobs.cancel(job.id)
-            cancelled = await services.jobs.wait(job.id, timeout=10)
+            cancelled = await services.jobs.wait(job.id, timeout=180)
             assert cancelled.status == "cancelled"
-            assert time.monotonic() - asked < 3.0
             assert cancelled.finished_at is not None and cancelled.cancel_requested
             kept = await stored_ids(services, source.id)
-            assert cancelled.counters["pages_processed"] <= len(kept) < len(expected)
+            assert cancelled.counters["pages_processed"] == len(kept) == BATCH
             # Cancelling a finished job changes nothing.
             assert (await services.jobs.cancel(job.id)).status == "cancelled"
+            gate.release()
 
             second = await services.jobs.wait((await services.jobs.submit(source.id)).id)
             assert second.status == "completed", second.error
@@ -185,30 +196,35 @@ def test_cancel_a_queued_job(fast_settings: Settings, emulator_factory: Emulator
 def test_graceful_stop_requeues_and_resume_skips_finished_spaces(
     fast_settings: Settings, emulator_factory: EmulatorFactory
 ) -> None:
-    server = emulator_factory("cloud", pages=6, extra_spaces={"OPS": 80}, latency_ms=20)
+    server = emulator_factory("cloud", pages=6, extra_spaces={"OPS": 2 * BATCH})
     expected = server.state.current_ids("DEMO") | server.state.current_ids("OPS")
+    assert len(expected) == 6 + 2 * BATCH
+    gate = hold_bodies(server, after=2)  # DEMO's one batch and one of OPS's two
 
     async def scenario() -> None:
         async with build_services(fast_settings) as services:
             source, job = await services.sources.add(new_source(server, "DEMO", "OPS"))
             assert job is not None
             services.jobs.start()
+            await gate.held_async(1)
             await watch_until(
                 services,
                 job.id,
                 lambda j: (
                     "DEMO" in j.checkpoint.get("finished_spaces", {})
-                    and j.counters.get("pages_processed", 0) >= 12
+                    # every page of the two batches let through is stored or skipped
+                    and processed(j) + j.counters.get("pages_skipped", 0) >= 6 + BATCH
                 ),
             )
         # Leaving build_services stopped the runner: the job waits to resume.
+        gate.release()
         async with build_services(fast_settings) as services:
             paused = await services.jobs.get(job.id)
             assert paused.status == "queued"
             assert "interrupted" in paused.log[-1]
             assert paused.checkpoint["attempt"] == 1
             services.jobs.start()
-            done = await services.jobs.wait(job.id, timeout=60)
+            done = await services.jobs.wait(job.id, timeout=180)
             assert done.status == "completed", done.error
             assert done.checkpoint["attempt"] == 2
             assert any("already finished before: DEMO" in line for line in done.log)
@@ -253,7 +269,7 @@ def test_listing_failure_fails_the_job_with_a_clear_scrubbed_error(
             server.state.add_fault(FaultRule(kind="500", path="/content/search"))
             services.jobs.start()
             job = await services.jobs.submit(source.id)
-            failed = await services.jobs.wait(job.id, timeout=60)
+            failed = await services.jobs.wait(job.id, timeout=180)
             assert failed.status == "failed"
             assert failed.error and "DEMO" in failed.error
             assert DEMO_API_TOKEN not in failed.error
@@ -273,15 +289,18 @@ def test_listing_failure_fails_the_job_with_a_clear_scrubbed_error(
 def test_delete_cancels_the_running_job(
     fast_settings: Settings, emulator_factory: EmulatorFactory
 ) -> None:
-    server = emulator_factory("cloud", pages=80, extra_spaces={}, latency_ms=20)
+    server = emulator_factory("cloud", pages=2 * BATCH, extra_spaces={})
+    gate = hold_bodies(server)
 
     async def scenario() -> None:
         async with build_services(fast_settings) as services:
             source, job = await services.sources.add(new_source(server))
             assert job is not None
             services.jobs.start()
-            await watch_until(services, job.id, lambda j: processed(j) >= 3)
-            await asyncio.wait_for(services.sources.delete(source.id), timeout=15)
+            await gate.held_async(1)
+            await watch_until(services, job.id, lambda j: processed(j) >= BATCH)
+            # The second batch stays held: the job is running when its source goes.
+            await asyncio.wait_for(services.sources.delete(source.id), timeout=180)
             assert await services.sources.list() == []
             assert (await services.jobs.get(job.id)).status == "cancelled"
 
@@ -292,7 +311,10 @@ def test_at_most_max_concurrent_jobs_run_at_once(
     fast_settings: Settings, emulator_factory: EmulatorFactory
 ) -> None:
     settings = fast_settings.model_copy(update={"max_concurrent_jobs": 1})
-    server = emulator_factory("cloud", pages=30, extra_spaces={"OPS": 20}, latency_ms=10)
+    server = emulator_factory("cloud", pages=30, extra_spaces={"OPS": 20})
+    # The first job to run waits at its listing, so the test sees it running and the other
+    # queued, rather than (on a fast run) both already completed.
+    listing = server.state.gates.add(path="/content/search")
 
     async def scenario() -> None:
         async with build_services(settings) as services:
@@ -300,7 +322,12 @@ def test_at_most_max_concurrent_jobs_run_at_once(
             second, _ = await services.sources.add(new_source(server, "OPS"), start=False)
             services.jobs.start()
             jobs = [await services.jobs.submit(s.id) for s in (first, second)]
-            most = 0
+            await listing.held_async(1)
+            states = [(await services.jobs.get(j.id)).status for j in jobs]
+            assert sorted(states) == ["queued", "running"]
+            assert len(services.jobs.running_here) == 1
+            listing.release()
+            most = 1
             while True:
                 states = [(await services.jobs.get(j.id)).status for j in jobs]
                 most = max(most, states.count("running"), len(services.jobs.running_here))

@@ -36,6 +36,7 @@ def minilm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedder]:
 
 
 @pytest.mark.slow
+@pytest.mark.model
 def test_semantic_search_with_minilm(
     emulator_factory: EmulatorFactory, isolated_env: Path, minilm: Embedder
 ) -> None:

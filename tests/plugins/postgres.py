@@ -9,6 +9,10 @@ the server runs as an unprivileged system user (created if missing) that owns th
 of your own instead (it needs the vector extension available and the right to CREATE DATABASE).
 
 If the server cannot start, every test that needs it FAILS with the reason: it never skips.
+
+Under pytest-xdist each worker process has its own session, so its own throwaway server (a
+few seconds of initdb each, cheaper than coordinating one across processes); on a server of
+your own the workers share it, each with its own template database.
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from confluence_rag.store import Store
 
 ENV_URL = "CONFLUENCE_RAG_TEST_DATABASE_URL"
 SERVER_USER = "confluence-rag-pg"
-TEMPLATE_DB = "confluence_rag_template"
+# One per xdist worker ("gw0", "gw1", ...): on a shared server, a worker recreating its template
+# must not drop the one another worker is copying from.
+TEMPLATE_DB = f"confluence_rag_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 SUPERUSER = "postgres"
 
 
@@ -57,6 +63,14 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def with_database(url: str, database: str) -> str:
@@ -107,7 +121,8 @@ class ThrowawayPostgres:
                 text=True,
                 check=False,
             )
-            if done.returncode != 0:
+            if done.returncode != 0 and not _user_exists(SERVER_USER):
+                # (another xdist worker creating the same user at once is fine)
                 raise PostgresStartError(
                     f"running as root and cannot create the user {SERVER_USER} for PostgreSQL: "
                     f"{done.stderr.strip()}"

@@ -58,7 +58,7 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     json=source_body(emulator),
                 )
                 assert added.status_code == 201, added.text
-                deadline = time.monotonic() + 60
+                deadline = time.monotonic() + 180  # generous: the machine may be busy
                 progress = f"/api/progress/{added.json()['progress_id']}"
                 while client.get(progress).json()["status"] != "completed":
                     assert time.monotonic() < deadline, client.get(progress).text

@@ -62,7 +62,8 @@ def test_disk_full_mid_crawl_fails_cleanly_and_the_index_stays_usable(
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("CONFLUENCE_RAG_")},
             **embeddings.settings_env(),
-            "PYTHONPATH": str(REPO),
+            # this checkout's package first: the venv's editable install may point elsewhere
+            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
         }
         config = {
             "mount_dir": str(disk),

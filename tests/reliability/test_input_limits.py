@@ -202,7 +202,7 @@ def test_mcp_tools_refuse_out_of_bounds_input(
                 )
             )
             assert job is not None
-            assert (await services.jobs.wait(job.id, timeout=60)).status == "completed"
+            assert (await services.jobs.wait(job.id, timeout=180)).status == "completed"
             refused: list[str] = []
             async with Client(create_mcp_server(services)) as client:
                 calls: list[tuple[str, dict[str, Any]]] = [

@@ -3,8 +3,11 @@ answers over HTTP while the job resumes, and in the end the job completes with e
 page stored exactly once (0 lost, 0 duplicated).
 
 The server is the installed ``confluence-rag serve`` in its own process on a SQLite file; the
-crawl reads a 300-page emulated Cloud space (a little latency per request, so the crawl takes
-long enough to be killed three times) and embeds through the fake OpenAI-compatible server.
+crawl reads a 300-page emulated Cloud space and embeds through the fake OpenAI-compatible server.
+The emulator holds every body fetch that includes one chosen page until the last kill, so each
+kill provably lands before the crawl's end, however fast the machine (a little latency per
+request only keeps each kill near its drawn point); after each restart the test waits for the
+new server to take the job over before it looks for the next point.
 The kill points are drawn from a seeded generator whose seed is in every failure message (set
 ``KILL9_SEED`` to replay one). A resumed job lists the space again and skips every page already
 stored at the listed version: that is what keeps it from duplicating work or pages.
@@ -83,6 +86,8 @@ def test_kill9_the_server_three_times_mid_crawl(
         if all(abs(candidate - p) >= n // 10 for p in points):
             points.append(candidate)
     points.sort()
+    held_page = max(expected, key=int)
+    gate = server.state.gates.add(path="/content/search", query=f'"{held_page}"')
 
     database = settings.sqlite_path
     log = tmp_path / "serve.log"
@@ -111,7 +116,7 @@ def test_kill9_the_server_three_times_mid_crawl(
             source_id = added.json()["source_id"]
             progress_id = added.json()["progress_id"]
 
-            for point in points:
+            for kills, point in enumerate(points):
                 deadline = time.monotonic() + 120
                 while pages_stored(database, source_id) < point:
                     state = job_state(serve, progress_id)
@@ -135,6 +140,12 @@ def test_kill9_the_server_three_times_mid_crawl(
                 hits = found.json()["results"]
                 assert hits and hits[0]["page_id"] == f"{source_id}:{page_id}", f"{hits} {why}"
                 assert job_state(serve, progress_id)["status"] in ("queued", "running")
+                # The next kill must interrupt this server's own attempt, not precede it.
+                deadline = time.monotonic() + 120
+                while job_checkpoint(database, progress_id).get("attempt") != kills + 2:
+                    assert time.monotonic() < deadline, f"the restart never resumed {why}"
+                    time.sleep(0.05)
+            gate.release()
 
             deadline = time.monotonic() + 240
             while (state := job_state(serve, progress_id))["status"] not in TERMINAL:

@@ -25,7 +25,7 @@ from confluence_rag.settings import Settings
 from confluence_rag.store.sqlite import SQLiteStore
 from tests.plugins.emulator import EmulatorFactory
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.model]
 
 SOURCE = "emulator:DEMO"
 

@@ -64,7 +64,7 @@ async def test_a_lapsed_lease_is_taken_over_and_the_old_owner_loses_it(ready: St
     assert await ready.claim_job("j1", "worker-b", 30) is None  # the lease is live
 
     assert await ready.renew_lease("j1", "worker-a", 0.05)  # worker-a's last heartbeat...
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while (second := await ready.claim_job("j1", "worker-b", 30)) is None:  # ...then it died
         assert time.monotonic() < deadline, "the lease never lapsed"
         await asyncio.sleep(0.05)

@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 
@@ -58,15 +59,18 @@ from confluence_rag.store.postgres import PostgresStore
 
 async def main(url: str) -> None:
     async with PostgresStore(url, max_connections=2) as store:
-        job = await store.claim_job("j-kill", "doomed-worker", 1.0)
+        job = await store.claim_job("j-kill", "doomed-worker", LEASE)
         assert job is not None
         await store.update_job("j-kill", checkpoint={"finished_spaces": ["DEV"]})
         print("claimed", flush=True)
-        while await store.renew_lease("j-kill", "doomed-worker", 1.0):
+        while await store.renew_lease("j-kill", "doomed-worker", LEASE):
             await asyncio.sleep(0.2)
 
+LEASE = float(sys.argv[2])
 asyncio.run(main(sys.argv[1]))
 """
+# 15 heartbeats per lease: a worker paused by a busy machine for a while still renews in time.
+KILLED_WORKER_LEASE = 3.0
 
 
 async def test_job_of_a_sigkilled_worker_is_taken_over(
@@ -74,18 +78,28 @@ async def test_job_of_a_sigkilled_worker_is_taken_over(
 ) -> None:
     await pg_store.create_job(JobRecord(id="j-kill", source_id=b.SOURCE, kind="crawl"))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _WORKER, pg_database_url, stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-c",
+        _WORKER,
+        pg_database_url,
+        str(KILLED_WORKER_LEASE),
+        stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
         assert line.strip() == b"claimed"
-        await asyncio.sleep(1.5)  # longer than the lease: the heartbeat keeps it alive
+        # Until the first lease would have run out: only the heartbeat keeps the job the
+        # worker's from then on.
+        claimed = await pg_store.get_job("j-kill")
+        assert claimed.lease_expires_at is not None
+        while datetime.now(UTC) <= claimed.lease_expires_at:
+            await asyncio.sleep(0.1)
         assert await pg_store.claim_job("j-kill", "survivor", 30) is None
     finally:
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while (job := await pg_store.claim_job("j-kill", "survivor", 30)) is None:
         assert time.monotonic() < deadline, "the dead worker's lease never lapsed"
         await asyncio.sleep(0.2)

@@ -27,7 +27,7 @@ async def found(services: Services, source_id: str, marker: str) -> set[str]:
 async def test_searches_during_a_sync_never_see_a_gap_or_a_deleted_page(
     make_settings: Any, emulator_factory: EmulatorFactory, embeddings: FakeEmbeddingServer
 ) -> None:
-    # Small batches and a slow model keep the sync busy long enough for many searches.
+    # Small batches: the sync rewrites pages over many model calls.
     settings = make_settings(CONFLUENCE_RAG_EMBED_BATCH_SIZE="2")
     server = emulator_factory("cloud", pages=40, extra_spaces={})
     state = server.state
@@ -52,10 +52,15 @@ async def test_searches_during_a_sync_never_see_a_gap_or_a_deleted_page(
             edit_body(server, pid, f"Second thoughts, revision {n}, about the on-call rota.")
         for pid in trashed_now:
             state.trash(pid)
-        embeddings.delay_seconds = 0.3
+        # The sync embeds two batches, then waits: the searches below provably run while it is
+        # half-way through rewriting pages; the model is released after three of them.
+        embeddings.hold_after(2)
         job = await services.jobs.submit(source_id, "sync")
+        await asyncio.to_thread(embeddings.wait_held, 1)
         searches = 0
         while (await services.jobs.get(job.id)).status in ("queued", "running"):
+            if searches == 3:
+                embeddings.release()
             pid = edited[searches % len(edited)]
             # The index never has a gap: the page is stored, live and has chunks at every moment
             # (old version or new), because the sync replaces it in one transaction; and search

@@ -1,9 +1,11 @@
 """The web UI in a real browser: Debian's chromium driven by Playwright against a live server.
 
 One server (``create_app`` under uvicorn, the real local MiniLM model, SQLite in tmp) and one
-Cloud emulator (~30 pages) serve the whole module; the tests run in order as one user's session:
-add a space (wrong token first), watch the crawl reach 100%, search by a phrase from a code
-block, change a page in Confluence and Sync now, open a hostile page, delete the source.
+Cloud emulator (~30 pages) serve the whole module; the tests are one user's session: add a space
+(wrong token first), watch the crawl reach 100%, search by a phrase from a code block, change a
+page in Confluence and Sync now, open a hostile page, delete the source. They pass in any order:
+a test that needs the space crawled calls ``crawled(site)`` (which adds it through the API when
+no earlier test did), and the add and delete tests start from the state they need.
 
 Screenshots go to ``$WEB_SCREENSHOTS_DIR`` when set (``make screenshots`` style:
 ``WEB_SCREENSHOTS_DIR=docs/screenshots pytest tests/web/test_browser.py``), else to tmp.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +30,11 @@ from confluence_rag.emulator import (
     DEMO_EMAIL,
     EmulatorConfig,
     EmulatorServer,
-    FaultRule,
 )
 from confluence_rag.settings import Settings
 from tests.api.conftest import ApiServer
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.model]  # the real MiniLM
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -119,6 +121,39 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             emulator.stop()
 
 
+def crawled(site: Site) -> str:
+    """The id of the emulator's space, crawled: added through the API unless a test did."""
+    sources = site.api.get("/api/confluence/sources").json()["sources"]
+    if sources:
+        (source,) = sources
+    else:
+        body = {
+            "confluence_url": site.emulator.site_url,
+            "flavour": "cloud",
+            "user_email": DEMO_EMAIL,
+            "api_token": DEMO_API_TOKEN,
+            "space_key": site.emulator.config.space_key,
+        }
+        created = site.api.post("/api/confluence/sources", json=body)
+        assert created.status_code == 201, created.text
+        source = created.json()
+    site.source_id = source["source_id"]
+    wait_for_job_of(site, site.source_id)
+    return site.source_id
+
+
+def wait_for_job_of(site: Site, source_id: str) -> None:
+    """Until the source has no active job (its crawl or sync ended)."""
+    deadline = time.monotonic() + CRAWL_TIMEOUT_MS / 1000
+    while True:
+        source = site.api.get(f"/api/confluence/sources/{source_id}").json()
+        if source["progress_id"] is None:
+            assert source["sync_status"] != "error", source
+            return
+        assert time.monotonic() < deadline, f"the source's job never ended: {source}"
+        time.sleep(0.2)
+
+
 def fill_cloud_form(page: Page, site: Site, token: str) -> None:
     page.get_by_label("Site URL").fill(site.emulator.site_url)
     page.get_by_label("Confluence Cloud").check()
@@ -129,6 +164,9 @@ def fill_cloud_form(page: Page, site: Site, token: str) -> None:
 
 
 def test_add_a_space_wrong_token_then_right_and_watch_it_reach_100(site: Site) -> None:
+    for source in site.api.get("/api/confluence/sources").json()["sources"]:
+        wait_for_job_of(site, source["source_id"])  # one another test started
+        assert site.api.delete(f"/api/confluence/sources/{source['source_id']}").status_code == 200
     page = site.new_page()
     page.goto(site.url + "/")
     expect(page.get_by_role("heading", name="No spaces yet")).to_be_visible()
@@ -187,7 +225,7 @@ def test_add_a_space_wrong_token_then_right_and_watch_it_reach_100(site: Site) -
 
 
 def test_search_finds_a_page_by_a_phrase_from_its_code_block(site: Site) -> None:
-    assert site.source_id, "needs the source added by the first test"
+    crawled(site)
     markers = site.emulator.state.markers(site.emulator.config.space_key)
     page_id, phrase = sorted(markers.items())[3]
     expected = site.api.get(f"/api/pages/{site.source_id}:{page_id}").json()["url"]
@@ -220,6 +258,7 @@ def test_search_finds_a_page_by_a_phrase_from_its_code_block(site: Site) -> None
 
 
 def test_sync_now_after_a_change_in_confluence_shows_the_update(site: Site) -> None:
+    crawled(site)
     markers = site.emulator.state.markers(site.emulator.config.space_key)
     page_id = sorted(markers)[5]
     record = site.emulator.state.content(page_id)
@@ -244,6 +283,7 @@ def test_sync_now_after_a_change_in_confluence_shows_the_update(site: Site) -> N
 
 
 def test_a_page_with_script_payloads_renders_inert(site: Site) -> None:
+    crawled(site)
     key = f"{site.source_id}:{site.hostile_id}"
     page = site.new_page()
     page.goto(site.url + "/search?q=zebrafish+onboarding")
@@ -279,11 +319,14 @@ def test_keyboard_and_phone_layout(site: Site) -> None:
 
 
 def test_progress_falls_back_to_polling_when_the_event_stream_fails(site: Site) -> None:
-    # Slow Confluence down so the sync is still running when the page loads.
-    site.emulator.state.add_fault(FaultRule(kind="latency", latency_ms=1500))
+    crawled(site)
+    # Every request to Confluence waits at a gate, so the sync is still running when the page
+    # shows it, until the page has polled; then the gate opens and the sync completes.
+    gate = site.emulator.state.gates.add()
     page = site.new_page()
     streams: list[str] = []
     polls: list[str] = []
+    polled = re.compile(r"/api/progress/[^/]+$")
 
     def refuse_stream(route: Route) -> None:
         streams.append(route.request.url)
@@ -292,25 +335,27 @@ def test_progress_falls_back_to_polling_when_the_event_stream_fails(site: Site) 
     page.route(re.compile(r"/api/progress/[^/]+/events$"), refuse_stream)
     page.on(
         "request",
-        lambda request: (
-            polls.append(request.url) if re.search(r"/api/progress/[^/]+$", request.url) else None
-        ),
+        lambda request: polls.append(request.url) if polled.search(request.url) else None,
     )
     try:
         page.goto(site.url + "/")
-        page.get_by_role("button", name="Sync now").click()
-        job = page.locator("section.job[data-progress-id]")
-        expect(job).to_be_visible()
+        with page.expect_request(lambda request: bool(polled.search(request.url))):
+            page.get_by_role("button", name="Sync now").click()
+            job = page.locator("section.job[data-progress-id]")
+            expect(job).to_be_visible()
+            expect(job).to_have_attribute("data-status", re.compile("queued|running"))
+        gate.release()
         expect(job).to_have_attribute("data-status", "completed", timeout=CRAWL_TIMEOUT_MS)
         expect(job.locator('[data-field="percent"]')).to_have_text("100%")
     finally:
-        site.emulator.state.clear_faults()
+        site.emulator.state.gates.remove(gate)
     assert streams, "the page did not try the event stream first"
     assert polls, "the page did not poll after the stream failed"
     expect(page.locator(".summary")).to_contain_text("Last sync completed", timeout=15_000)
 
 
 def test_delete_removes_the_source_and_its_results(site: Site) -> None:
+    crawled(site)
     page = site.new_page()
     page.goto(site.url + "/")
     pages_indexed = page.locator('[data-field="pages"]').inner_text()

@@ -51,7 +51,7 @@ def error_of(html: str, field: str) -> str:
     return found.group(1)
 
 
-def wait_idle(client: httpx.Client, timeout: float = 60) -> None:
+def wait_idle(client: httpx.Client, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while client.get("/api/progress").json()["count"]:
         assert time.monotonic() < deadline, "jobs still running"

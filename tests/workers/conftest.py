@@ -168,7 +168,9 @@ async def wait_for(
         if condition(job):
             return job
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {job.status} {job.log[-5:]}")
+            raise AssertionError(
+                f"timed out waiting for {what}: {job.status} {job.counters} {job.log[-5:]}"
+            )
         if job.status in ("failed", "cancelled"):
             raise AssertionError(f"job {job.status} while waiting for {what}: {job.error}")
         await asyncio.sleep(0.1)

@@ -5,6 +5,7 @@ SQLite when asked for."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,13 @@ async def children_of(services: Services, parent: JobRecord) -> dict[str, JobRec
 async def test_two_workers_crawl_the_spaces_of_one_source_in_parallel(
     services: Services, workers: Workers, emulator_factory: EmulatorFactory, pg_database_url: str
 ) -> None:
-    server = emulator_factory("cloud", pages=70, extra_spaces={"OPS": 70}, latency_ms=30)
+    server = emulator_factory("cloud", pages=50, extra_spaces={"OPS": 50})
     expected = server.state.current_ids("DEMO") | server.state.current_ids("OPS")
+    # Held, not timed: each space's id listing waits until both are listing (so the two
+    # children provably run at once), and two of the four body batches (25 ids each) wait
+    # until the test has searched a half-written index a few times.
+    listings = server.state.gates.add(path="/content/search", query="expand=version")
+    bodies = server.state.gates.add(path="/content/search", query="body.storage", after=2)
     source_id = await add_source(services, server, "DEMO", "OPS")
     first, second = workers.start(jobs=1), workers.start(jobs=1)
     job = await services.jobs.submit(source_id)
@@ -39,16 +45,22 @@ async def test_two_workers_crawl_the_spaces_of_one_source_in_parallel(
     # are there, as many as when the crawl has ended) and live.
     seen: dict[str, int] = {}
     searches = 0
+    deadline = time.monotonic() + 120
     while (current := await services.jobs.get(job.id)).status in ("queued", "running"):
+        assert time.monotonic() < deadline, f"stuck: {current.log[-3:]} {listings} {bodies}"
+        if listings.held == 2:
+            listings.release()
         hits = await services.search.search("the", SearchFilters(source_id=source_id), limit=30)
         searches += 1
         for hit in hits:
             page = await services.store.get_page(hit.page_id)
             assert not page.is_deleted and page.chunk_count >= 1
             seen.setdefault(hit.page_id, page.chunk_count)
+        if len(seen) >= 3 and searches >= 3 and bodies.waiting:
+            bodies.release()
         await asyncio.sleep(0.05)
     assert current.status == "completed", current.error
-    assert searches >= 3 and seen
+    assert searches >= 3 and len(seen) >= 3 and listings.is_open and bodies.is_open
 
     # One child per space, run at the same time by the two workers.
     children = await children_of(services, current)
@@ -84,7 +96,9 @@ async def test_two_workers_crawl_the_spaces_of_one_source_in_parallel(
 async def test_cancelling_a_split_crawl_cancels_its_spaces(
     pg_env: Settings, emulator_factory: EmulatorFactory
 ) -> None:
-    server = emulator_factory("cloud", pages=80, extra_spaces={"OPS": 80}, latency_ms=30)
+    server = emulator_factory("cloud", pages=80, extra_spaces={"OPS": 80})
+    # No body is served until the test is done: the spaces cannot finish before the cancel.
+    server.state.gates.add(path="/content/search", query="body.storage")
     async with build_services(pg_env) as services:
         source_id = await add_source(services, server, "DEMO", "OPS")
         services.jobs.start()  # split is on by default with PostgreSQL

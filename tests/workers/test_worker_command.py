@@ -31,12 +31,17 @@ def test_worker_refuses_sqlite_and_says_what_to_do() -> None:
 async def test_sigterm_requeues_the_job_and_another_worker_resumes_it(
     services: Services, workers: Workers, emulator_factory: EmulatorFactory, pg_database_url: str
 ) -> None:
-    server = emulator_factory("cloud", pages=90, extra_spaces={}, latency_ms=30)
+    # Bodies come 25 ids per request: the emulator lets the first batch through and holds the
+    # second, so the job is provably mid-way (25 of 50 pages stored) when SIGTERM arrives.
+    server = emulator_factory("cloud", pages=50, extra_spaces={})
+    gate = server.state.gates.add(path="/content/search", query="body.storage", after=1)
     expected = server.state.current_ids("DEMO")
+    assert len(expected) == 50
     source_id = await add_source(services, server)
     first = workers.start()
     job = await services.jobs.submit(source_id)
-    await wait_for(services, job.id, lambda j: processed(j) >= 10, what="10 pages stored")
+    await gate.held_async(1)
+    await wait_for(services, job.id, lambda j: processed(j) >= 25, what="25 pages stored")
 
     first.signal(signal.SIGTERM)
     assert first.wait(timeout=30) == 0, first.log()
@@ -46,7 +51,8 @@ async def test_sigterm_requeues_the_job_and_another_worker_resumes_it(
     assert paused.status == "queued" and paused.lease_owner is None, paused.log[-3:]
     assert "interrupted" in paused.log[-1]
     kept = db_counts(pg_database_url, source_id).pages
-    assert 10 <= kept < len(expected)
+    assert kept == 25
+    gate.release()
 
     second = workers.start()
     done = await wait_for(services, job.id, lambda j: j.status == "completed", what="the end")

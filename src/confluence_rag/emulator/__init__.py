@@ -10,8 +10,9 @@
 
 Modules: `config` (EmulatorConfig, credentials, limit caps), `corpus` + `bodies` (the space
 generator), `loader` (pages from JSON files), `cql` + `cql_eval` (CQL parser and evaluator),
-`faults` (fault spec and decisions), `state` (the in-memory site), `shapes` (JSON shapes),
-`pagination`, `app` + `routes_*` (the ASGI app), `server` (uvicorn on a real socket).
+`faults` (fault spec and decisions), `gates` (requests a test holds mid-crawl), `state` (the
+in-memory site), `shapes` (JSON shapes), `pagination`, `app` + `routes_*` (the ASGI app),
+`server` (uvicorn on a real socket).
 """
 
 from confluence_rag.emulator.app import create_emulator_app
@@ -33,6 +34,7 @@ from confluence_rag.emulator.config import (
 )
 from confluence_rag.emulator.corpus import GeneratedSpace, generate_space
 from confluence_rag.emulator.faults import FaultRule, parse_fault_spec
+from confluence_rag.emulator.gates import Gate
 from confluence_rag.emulator.records import AttachmentRecord, ContentRecord, SpaceRecord, User
 from confluence_rag.emulator.server import EmulatorServer, auth_headers
 from confluence_rag.emulator.state import EmulatorState, RequestRecord
@@ -56,6 +58,7 @@ __all__ = [
     "EmulatorServer",
     "EmulatorState",
     "FaultRule",
+    "Gate",
     "GeneratedSpace",
     "LimitCaps",
     "RequestRecord",

@@ -2,9 +2,10 @@
 
 Routes live under ``/wiki`` for Cloud (v1 ``/wiki/rest/api`` and v2 ``/wiki/api/v2``) and at
 the root for Data Center (v1 only). One middleware does what Confluence's edge does before a
-route runs, in this order: added latency, fault injection (`faults.py`), authentication
-(Cloud: HTTP Basic email:api-token; Data Center: Bearer PAT; anything else is 401), and the
-request log that tests read. Errors are rendered in Confluence's shape (`shapes.error_body`).
+route runs, in this order: the test's gates (`gates.py`), added latency, fault injection
+(`faults.py`), authentication (Cloud: HTTP Basic email:api-token; Data Center: Bearer PAT;
+anything else is 401), and the request log that tests read. Errors are rendered in
+Confluence's shape (`shapes.error_body`).
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ class _EdgeMiddleware:
             await send(message)
 
         try:
+            # a held request waits before anything else, so faults and latency apply after it
+            await state.gates.pass_through(scope["method"], path, query)
             decision = state.faults.decide(path, body_limit=self._body_limit(path, params))
             delay = state.config.latency_ms / 1000.0 + decision.latency_s
             if delay:

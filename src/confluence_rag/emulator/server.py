@@ -139,6 +139,8 @@ class EmulatorServer:
         return self
 
     def stop(self) -> None:
+        # a request parked at a gate would hold the graceful shutdown for its whole timeout
+        self.state.gates.release_all()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

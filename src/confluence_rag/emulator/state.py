@@ -35,6 +35,7 @@ from confluence_rag.emulator.config import (
 from confluence_rag.emulator.corpus import generate_space, generate_users
 from confluence_rag.emulator.errors import ConfluenceApiError
 from confluence_rag.emulator.faults import FaultInjector, FaultRule
+from confluence_rag.emulator.gates import Gates
 from confluence_rag.emulator.records import (
     AttachmentRecord,
     ContentRecord,
@@ -77,6 +78,7 @@ class EmulatorState:
         self.faults = FaultInjector(seed=config.seed, default_budget=config.timeout_budget)
         for rule in config.faults:
             self.faults.add(rule)
+        self.gates = Gates()  # requests a test holds mid-crawl (gates.py)
         self.requests: deque[RequestRecord] = deque(maxlen=50_000)
         self.request_counts: Counter[str] = Counter()
         self._text_cache: dict[tuple[str, int, str], cql_eval.TextEntry] = {}
