@@ -65,9 +65,10 @@ class Cli:
         )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
+        # Unbuffered, so a test that kills a stuck command still sees all it printed.
         return subprocess.Popen(
             [str(EXECUTABLE), *args],
-            env=self.env,
+            env={**self.env, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
