@@ -18,6 +18,7 @@ from tests.cli.conftest import Cli
 from tests.plugins.emulator import EmulatorFactory
 
 
+@pytest.mark.slow  # five CLI processes, each importing the whole stack
 def test_add_crawl_and_search_in_subprocesses(
     cli: Cli, emulator_factory: EmulatorFactory, isolated_env: Path
 ) -> None:
@@ -161,6 +162,7 @@ def test_demo_no_serve_end_to_end(cli: Cli, isolated_env: Path) -> None:
     assert (isolated_env / "demo" / "confluence-rag.sqlite3").exists()
 
 
+@pytest.mark.slow  # two demo runs in subprocesses
 def test_demo_run_twice_reuses_its_index(cli: Cli, isolated_env: Path) -> None:
     args = ("demo", "--no-serve", "--pages", "4", "--emulator-port", str(_free_port()))
     first = cli.run(*args)
