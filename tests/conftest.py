@@ -8,6 +8,7 @@ those out) from the fixtures a test uses.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,16 @@ pytest_plugins = [
     "tests.plugins.postgres",
     "tests.plugins.markers",
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell without job control starts background commands (`make test &`, a CI runner's
+    # script) with SIGINT ignored, and an ignored signal stays ignored across exec: the CLI
+    # processes the tests start would then never see the Ctrl-C the tests send them. Take the
+    # signal back here, in the main process and in each xdist worker, so children start with
+    # the default that a user's terminal gives them.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,8 @@ ConfluenceRagError
 │   ├── InvalidCQL                400 from Confluence on a query we built
 │   ├── RetryBudgetExhausted      429/5xx kept coming after every retry
 │   ├── AttachmentTooLarge        download over the size cap
-│   └── UnexpectedResponse        a status or payload the client does not understand
+│   ├── UnexpectedResponse        a status or payload the client does not understand
+│   └── ClientClosed              a request after the client was closed (its job ended)
 ├── EmbeddingError                the embedding model failed
 │   ├── EmbeddingModelUnavailable the local model cannot be loaded (offline, missing package)
 │   └── EmbeddingServiceError     an OpenAI-compatible endpoint kept failing
@@ -161,6 +162,14 @@ class AttachmentTooLarge(ConfluenceError):
 class UnexpectedResponse(ConfluenceError):
     status_code = 502
     code = "unexpected_response"
+
+
+class ClientClosed(ConfluenceError):
+    """A request made after the client was closed: late work of a job that has ended (e.g. a
+    converter thread looking up user names as the crawl fails). An expected end, not a bug."""
+
+    status_code = 503
+    code = "client_closed"
 
 
 class EmbeddingError(ConfluenceRagError):

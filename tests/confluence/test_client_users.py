@@ -17,7 +17,7 @@ from confluence_rag.confluence.users import BULK_BATCH
 from confluence_rag.emulator import DEMO_EMAIL, EmulatorServer, FaultRule
 from confluence_rag.emulator import routes_read as emulator_routes
 from confluence_rag.emulator.records import User
-from confluence_rag.errors import AuthenticationFailed, RetryBudgetExhausted
+from confluence_rag.errors import AuthenticationFailed, ClientClosed, RetryBudgetExhausted
 from confluence_rag.settings import Settings
 from tests.confluence.conftest import RecordedSleep, auth_for, run, served
 from tests.plugins.emulator import EmulatorFactory
@@ -187,3 +187,21 @@ def test_rejected_credentials_raise(cloud_emulator: EmulatorServer, settings: Se
 )  # fmt: skip
 def test_user_name_from_payload(item: dict[str, object], name: str | None) -> None:
     assert parse_user_name(item) == name
+
+
+def test_a_lookup_after_the_client_closed_is_a_named_error_not_a_crash(
+    cloud_emulator: EmulatorServer, settings: Settings
+) -> None:
+    # A converter thread can still ask for names as its job ends and the client closes: that is
+    # a ConfluenceError the caller already handles (mentions keep their ids), not a RuntimeError
+    # that reaches the log as a traceback.
+    async def late_lookup() -> None:
+        client = ConfluenceClient(
+            cloud_emulator.site_url, auth_for(cloud_emulator), settings=settings
+        )
+        await client.aclose()
+        await client.user_names([authors(cloud_emulator)[0].account_id])
+
+    with pytest.raises(ClientClosed, match="closed"):
+        run(late_lookup())
+    assert cloud_emulator.state.request_count("/rest/api/user") == 0

@@ -36,7 +36,12 @@ from confluence_rag.confluence.retry import (
     parse_retry_after,
 )
 from confluence_rag.confluence.site import SiteURL
-from confluence_rag.errors import ConfluenceError, ConfluenceUnreachable, RetryBudgetExhausted
+from confluence_rag.errors import (
+    ClientClosed,
+    ConfluenceError,
+    ConfluenceUnreachable,
+    RetryBudgetExhausted,
+)
 from confluence_rag.settings import Settings
 
 logger = logging.getLogger("confluence_rag.confluence")
@@ -116,6 +121,12 @@ class SiteSession:
     async def aclose(self) -> None:
         await self.http.aclose()
 
+    def _check_open(self) -> None:
+        # httpx raises a bare RuntimeError for a closed client; name it. No await separates
+        # this check from httpx's own, so the client cannot close in between.
+        if self.http.is_closed:
+            raise ClientClosed("the Confluence client is closed: the job it served has ended")
+
     @property
     def limiter(self) -> SiteLimiter:
         """The site's shared limiter (looked up on first use, inside the running event loop)."""
@@ -135,6 +146,7 @@ class SiteSession:
         async with self.limiter.slot():
             while True:
                 self.stats.requests += 1
+                self._check_open()
                 try:
                     response = await self.http.get(url)
                 except httpx.TransportError as error:
@@ -179,6 +191,7 @@ class SiteSession:
         retries = 0
         while True:
             self.stats.requests += 1
+            self._check_open()
             request = self.http.build_request("GET", url)
             try:
                 response = await self.http.send(request, stream=True, follow_redirects=True)
