@@ -521,10 +521,13 @@ class JobRunner:
                 "duration_seconds": round((_now() - attempt_started).total_seconds(), 3),
                 "attempts": context.attempt,
             }
-        await self._store.update_job(job.id, **fields)
+        # The source first, then the job: whoever sees the job ended (a watcher polls the job
+        # alone) must find the source already marked, never "syncing" with its job completed.
+        # (Seen: tests/sync/test_sync_safety.py read the source between the two writes.)
         # A space of a split crawl is not the source's sync: its parent reports that.
         if not context.checkpoint.get("parent"):
             await self._mark_source(job, status, error, attempt_started)
+        await self._store.update_job(job.id, **fields)
         logger.info("job %s %s", job.id, status)
         self._notify()
 
