@@ -21,7 +21,7 @@ from confluence_rag.search.validation import checked_filters, normalised_filters
 
 
 class SourceLister(Protocol):
-    async def list(self) -> list[SourceRecord]: ...
+    async def list(self, *, counts: bool = True) -> list[SourceRecord]: ...
 
 
 class FilterService:
@@ -31,8 +31,9 @@ class FilterService:
         self._sources = sources
 
     async def source(self, source_id: str) -> SourceRecord:
-        """The source with exactly this id; ``SourceNotFound`` listing the known ids."""
-        sources = await self._sources.list()
+        """The source with exactly this id (page/chunk counts not filled); ``SourceNotFound``
+        listing the known ids."""
+        sources = await self._sources.list(counts=False)
         wanted = source_id.strip()
         for source in sources:
             if source.id == wanted:
@@ -45,7 +46,7 @@ class FilterService:
     async def check(self, filters: SearchFilters) -> SearchFilters:
         """``filters`` normalised, well formed, and naming only indexed sources and spaces."""
         filters = checked_filters(normalised_filters(filters))
-        sources = await self._sources.list()
+        sources = await self._sources.list(counts=False)
         if not sources:
             # Nothing is indexed: every search answers empty, which is then the truth, not a
             # typo hiding results; an empty answer is what a fresh install should give.

@@ -80,6 +80,10 @@ async def test_list_counts_live_pages_and_chunks(store: Store) -> None:
     await store.soft_delete_pages(b.SOURCE, ["2"], datetime.now(UTC))
     (listed,) = await store.list_sources()
     assert (listed.page_count, listed.chunk_count) == (1, 2)
+    # Without counts (the filter check on every search): the same source, nothing counted.
+    (bare,) = await store.list_sources(counts=False)
+    assert bare.id == listed.id and bare.space_keys == listed.space_keys
+    assert (bare.page_count, bare.chunk_count) == (0, 0)
 
 
 async def test_credentials_are_stored_replaced_and_scoped(store: Store) -> None:

@@ -325,8 +325,9 @@ class SourceService:
     async def get(self, source_id: str) -> SourceRecord:
         return await self._store.get_source(source_id)
 
-    async def list(self) -> list[SourceRecord]:
-        return list(await self._store.list_sources())
+    async def list(self, *, counts: bool = True) -> list[SourceRecord]:
+        """Every source; ``counts=False`` skips the page/chunk counts (left 0)."""
+        return list(await self._store.list_sources(counts=counts))
 
     async def update(self, source_id: str, **fields: Any) -> SourceRecord:
         """Change settings of a source (``sync_frequency_hours``, ``paused``, ``tags``, ...)."""

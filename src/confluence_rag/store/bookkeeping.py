@@ -159,7 +159,9 @@ def _model_mismatch(
 
 
 # --- sources ---------------------------------------------------------------------------------
-def _source_select(d: Dialect) -> str:
+def _source_select(d: Dialect, counts: bool = True) -> str:
+    if not counts:
+        return "SELECT s.* FROM sources s"
     return (
         "SELECT s.*, (SELECT count(*) FROM pages p WHERE p.source_id = s.id AND "
         f"{d.live('p')}) AS page_count, (SELECT count(*) FROM chunks c JOIN pages p ON "
@@ -197,8 +199,8 @@ def get_source(d: Dialect, source_id: str) -> Plan[SourceRecord]:
     return source_from_row(row, d)
 
 
-def list_sources(d: Dialect) -> Plan[list[SourceRecord]]:
-    rows = yield _all(f"{_source_select(d)} ORDER BY s.created_at, s.id")
+def list_sources(d: Dialect, counts: bool = True) -> Plan[list[SourceRecord]]:
+    rows = yield _all(f"{_source_select(d, counts)} ORDER BY s.created_at, s.id")
     return [source_from_row(row, d) for row in rows]
 
 

@@ -195,8 +195,8 @@ class PostgresStore(Store):
     async def get_source(self, source_id: str) -> SourceRecord:
         return await self._plan(bookkeeping.get_source, source_id)
 
-    async def list_sources(self) -> list[SourceRecord]:
-        return await self._plan(bookkeeping.list_sources)
+    async def list_sources(self, *, counts: bool = True) -> list[SourceRecord]:
+        return await self._plan(bookkeeping.list_sources, counts)
 
     async def update_source(self, source_id: str, **fields: Any) -> None:
         await self._plan(bookkeeping.update_source, source_id, fields)

@@ -145,8 +145,8 @@ class SQLiteStore(Store):
     async def get_source(self, source_id: str) -> SourceRecord:
         return await self._threads.read(_planned, bookkeeping.get_source, source_id)
 
-    async def list_sources(self) -> list[SourceRecord]:
-        return await self._threads.read(_planned, bookkeeping.list_sources)
+    async def list_sources(self, *, counts: bool = True) -> list[SourceRecord]:
+        return await self._threads.read(_planned, bookkeeping.list_sources, counts)
 
     async def update_source(self, source_id: str, **fields: Any) -> None:
         await self._threads.write(_planned, bookkeeping.update_source, source_id, fields)
