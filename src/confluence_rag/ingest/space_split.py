@@ -33,16 +33,13 @@ from typing import TYPE_CHECKING
 from confluence_rag.errors import ConfluenceRagError, JobCancelled, JobNotFound
 from confluence_rag.ingest.job_context import JobContext
 from confluence_rag.ingest.jobs import FLUSH_SECONDS, TERMINAL, new_job_record
-from confluence_rag.ingest.progress import COUNTER_NAMES, JobProgress
+from confluence_rag.ingest.progress import COUNTER_NAMES, JobProgress, pages_done
 from confluence_rag.records import JobRecord
 from confluence_rag.settings import Settings
 from confluence_rag.store.base import Store
 
 if TYPE_CHECKING:
     from confluence_rag.ingest.jobs import JobRunner
-
-# Counters that say a page reached its end in the pipeline (as in progress.py).
-_DONE = ("pages_processed", "pages_skipped", "pages_unchanged", "pages_failed")
 
 
 def split_enabled(settings: Settings) -> bool:
@@ -161,7 +158,7 @@ class _Tracker:
                 # A child resumed by another worker recounts its space: deltas may be < 0.
                 progress.count(space, name, value - before.get(name, 0))
             self._applied[space] = counters
-            done = sum(counters[name] for name in _DONE)
+            done = pages_done(counters)
             if 2.0 < child.percent < 99.0 and done:
                 # The child's own estimate of its space's size, so the parent's bar is the
                 # page-weighted sum of its spaces' bars.
