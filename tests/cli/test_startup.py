@@ -25,9 +25,10 @@ HEAVY = (
     "confluence_rag.mcp",
     "confluence_rag.emulator",
 )
-# Command modules whose imports this branch owns; each must not load the services either.
+# Every command module: none may load the services before its command runs.
 LIGHT_COMMANDS = (
     "demo_cmd",
+    "doctor_cmd",
     "emulator_cmd",
     "jobs_cmd",
     "mcp_cmd",
