@@ -178,3 +178,11 @@ class EmbeddingCache:
         np.savez(tmp, hashes=np.array(hashes), vectors=np.stack([self.vectors[h] for h in hashes]))
         tmp.replace(self.path)
         self.dirty = False
+
+
+def mrr_at_k(ranked: Sequence[str], judgements: Mapping[str, int], k: int) -> float:
+    """1 / rank of the first relevant (grade > 0) document in the top k; 0 when none is."""
+    for rank, doc in enumerate(ranked[:k], start=1):
+        if judgements.get(doc, 0) > 0:
+            return 1.0 / rank
+    return 0.0

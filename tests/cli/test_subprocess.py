@@ -164,7 +164,7 @@ def test_demo_no_serve_end_to_end(cli: Cli, isolated_env: Path) -> None:
 
 @pytest.mark.slow  # two demo runs in subprocesses
 def test_demo_run_twice_reuses_its_index(cli: Cli, isolated_env: Path) -> None:
-    args = ("demo", "--no-serve", "--pages", "4", "--emulator-port", str(_free_port()))
+    args = ("demo", "--no-serve", "--generated", "4", "--emulator-port", str(_free_port()))
     first = cli.run(*args)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Added" in first.stdout and "Done:" in first.stdout
@@ -179,7 +179,7 @@ def test_demo_run_twice_reuses_its_index(cli: Cli, isolated_env: Path) -> None:
 @pytest.mark.slow
 def test_demo_serves_the_api_until_ctrl_c(cli: Cli) -> None:
     port = _free_port()
-    process = cli.popen("demo", "--pages", "3", "--port", str(port), "--emulator-port", "0")
+    process = cli.popen("demo", "--generated", "3", "--port", str(port), "--emulator-port", "0")
     try:
         deadline = time.monotonic() + 240
         while True:

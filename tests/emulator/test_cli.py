@@ -34,7 +34,7 @@ def test_help_documents_options_and_fault_grammar() -> None:
     result = runner.invoke(app, ["emulator", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     text = " ".join(result.output.split())
-    for word in ("--port", "--flavour", "--pages", "--seed", "--latency-ms", "--faults",
+    for word in ("--port", "--flavour", "--generated", "--seed", "--latency-ms", "--faults",
                  "ratelimit403", "path~TEXT", "retry-after"):  # fmt: skip
         assert word in text
 
@@ -50,7 +50,7 @@ def test_bad_input_exits_2_with_a_message() -> None:
 
 def test_command_serves_and_prints_credentials() -> None:
     command = [sys.executable, "-c", APP_SOURCE,
-               "emulator", "--port", "0", "--pages", "5", "--flavour", "datacenter"]  # fmt: skip
+               "emulator", "--port", "0", "--generated", "5", "--flavour", "datacenter"]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env

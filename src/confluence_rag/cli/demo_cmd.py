@@ -1,10 +1,11 @@
 """`confluence-rag demo` (what `make demo` runs): the whole product on one laptop in a minute.
 
-It starts the Confluence emulator (Cloud flavour, a generated space of a few hundred pages),
-adds it as a source exactly as a user would (URL, email, API token, spaces), crawls it with the
-progress bar, prints a sample search, then serves the HTTP API (and the web UI, where present)
-on localhost until Ctrl-C. The demo keeps its index in its own folder (``<data dir>/demo``), so
-it never mixes with real sources; run again, it syncs that index instead of rebuilding it.
+It starts the Confluence emulator (Cloud flavour, serving the sample site: an invented company's
+Engineering and Operations spaces), adds it as a source exactly as a user would (URL, email, API
+token, spaces), crawls it with the progress bar, prints three sample searches, then serves the
+HTTP API (and the web UI, where present) on localhost until Ctrl-C. The demo keeps its index in
+its own folder (``<data dir>/demo``), so it never mixes with real sources; run again, it syncs
+that index instead of rebuilding it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from confluence_rag.cli.emulator_cmd import emulator_banner
+from confluence_rag.cli.emulator_cmd import GENERATED_HELP, emulator_banner, emulator_config
 from confluence_rag.cli.errors import handle_errors
 from confluence_rag.cli.jobs_cmd import run_job_in_foreground
 from confluence_rag.cli.progress_view import report_outcome
@@ -37,7 +38,12 @@ if TYPE_CHECKING:
     from confluence_rag.emulator import EmulatorServer
     from confluence_rag.services import Services
 
-DEFAULT_QUERY = "how do we roll back a failed deployment"
+# What a new engineer asks first; each is answered by one page of the sample site.
+SAMPLE_QUERIES = (
+    "how do we roll back a failed deployment",
+    "how do I get access to the production database",
+    "who gets paged if the on-call engineer does not answer",
+)
 DEFAULT_EMULATOR_PORT = 8090
 
 
@@ -69,11 +75,11 @@ def quiet_server(config: Any) -> uvicorn.Server:
     return QuietServer(config)
 
 
-def start_emulator(pages: int, port: int) -> EmulatorServer:
+def start_emulator(generated: int, port: int) -> EmulatorServer:
     """The emulator on ``port`` (stable source id across runs), or any free port if taken."""
-    from confluence_rag.emulator import EmulatorConfig, EmulatorServer
+    from confluence_rag.emulator import EmulatorServer
 
-    config = EmulatorConfig(flavour="cloud", pages=pages, seed=1)
+    config = emulator_config(generated, flavour="cloud", seed=1)
     try:
         return EmulatorServer(config, port=port).start()
     except ConfigurationError:
@@ -116,8 +122,11 @@ def demo(
     emulator_port: int = typer.Option(
         DEFAULT_EMULATOR_PORT, min=0, max=65535, help="Port of the emulator (0: any free port)."
     ),
-    pages: int = typer.Option(300, min=1, max=20000, help="Pages in the generated space."),
-    query: str = typer.Option(DEFAULT_QUERY, help="The sample search to print."),
+    generated: int = typer.Option(0, min=0, max=20000, metavar="N", help=GENERATED_HELP),
+    query: Annotated[
+        list[str] | None,
+        typer.Option("--query", "-q", help="A search to print instead of the samples; repeatable."),
+    ] = None,
     data_dir: Annotated[
         Path | None, typer.Option(help="Where the demo index lives (default: <data dir>/demo).")
     ] = None,
@@ -132,7 +141,7 @@ def demo(
     settings = load_settings(data_dir=data_dir or base.data_dir / "demo")
     if not no_serve:
         check_port_free(port)
-    server = start_emulator(pages, emulator_port)
+    server = start_emulator(generated, emulator_port)
     try:
         for line in emulator_banner(server):
             console.print(line, highlight=False)
@@ -143,9 +152,10 @@ def demo(
                 source, kind = await _demo_source(services, server)
                 job = await run_job_in_foreground(services, source.id, kind)
                 report_outcome(job, console)
-                hits = await services.search.search(query, limit=3)
-                console.print(f'\n[bold]Sample search:[/] "{query}"', highlight=False)
-                print_hits([hit_out(hit) for hit in hits])
+                for text in query or SAMPLE_QUERIES:
+                    hits = await services.search.search(text, limit=3, mode="pages")
+                    console.print(f'\n[bold]Sample search:[/] "{text}"', highlight=False)
+                    print_hits([hit_out(hit) for hit in hits])
                 if no_serve:
                     return
                 await _serve(services, port)

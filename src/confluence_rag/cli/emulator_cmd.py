@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from confluence_rag.cli.errors import handle_errors
 
 if TYPE_CHECKING:
-    from confluence_rag.emulator import EmulatorServer
+    from confluence_rag.emulator import EmulatorConfig, EmulatorServer
 
 FAULTS_HELP = (
     "Fault spec: comma-separated KIND[:VALUE][@PROB][;OPTION...]. KIND is 429, 503, 500, 504, "
@@ -24,15 +25,37 @@ def register(app: typer.Typer) -> None:
     app.command("emulator")(emulator)
 
 
+GENERATED_HELP = (
+    "Serve a generated space of N pages (filler text, for scale tests) instead of the sample "
+    "site (0)."
+)
+
+
+def emulator_config(generated: int, **options: Any) -> EmulatorConfig:
+    """The sample site (an invented company's Engineering and Operations spaces), or with
+    ``generated`` > 0 a generated space of that many pages."""
+    from confluence_rag.emulator import EmulatorConfig
+    from confluence_rag.emulator.loader import site_config
+
+    if generated:
+        return EmulatorConfig(pages=generated, **options)
+    return site_config(**options)
+
+
 def emulator_banner(server: EmulatorServer) -> list[str]:
     """What a person needs to use a running emulator: URL, credentials, a first request."""
     from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL, DEMO_PAT
 
     config = server.config
+    what = "the sample site" if config.site_dir else f"a generated site (seed {config.seed})"
+    sizes = Counter(content.space_key for content in server.state.contents.values())
+    spaces = ", ".join(
+        f"{key} {space.name!r} ({sizes[key]} pages and blog posts)"
+        for key, space in server.state.spaces.items()
+    )
+    first = f"{server.api_base}/rest/api/content/search?cql=space={config.space_key}&limit=5"
     lines = [
-        f"Confluence emulator ({config.flavour}): space {config.space_key} with "
-        f"{config.pages} pages (seed {config.seed}), extra spaces: "
-        + (", ".join(f"{k} ({n})" for k, n in config.extra_spaces.items()) or "none"),
+        f"Confluence emulator ({config.flavour}), {what}: {spaces}",
         f"  Site URL:  {server.site_url}",
         f"  API base:  {server.api_base}",
     ]
@@ -40,14 +63,12 @@ def emulator_banner(server: EmulatorServer) -> list[str]:
         lines += [
             f"  Email:     {DEMO_EMAIL}",
             f"  API token: {DEMO_API_TOKEN}",
-            f"  Try:       curl -u {DEMO_EMAIL}:{DEMO_API_TOKEN} "
-            f"'{server.api_base}/rest/api/content/search?cql=space=DEMO&limit=5'",
+            f"  Try:       curl -u {DEMO_EMAIL}:{DEMO_API_TOKEN} '{first}'",
         ]
     else:
         lines += [
             f"  Personal access token: {DEMO_PAT}",
-            f"  Try:       curl -H 'Authorization: Bearer {DEMO_PAT}' "
-            f"'{server.api_base}/rest/api/content/search?cql=space=DEMO&limit=5'",
+            f"  Try:       curl -H 'Authorization: Bearer {DEMO_PAT}' '{first}'",
         ]
     return lines
 
@@ -57,21 +78,21 @@ def emulator(
     port: int = typer.Option(8090, help="Port to listen on (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
     flavour: str = typer.Option("cloud", help="cloud (paths under /wiki) or datacenter."),
-    pages: int = typer.Option(300, min=0, help="Pages to generate in the sample space."),
-    seed: int = typer.Option(1, help="Generator seed: the same seed gives the same space."),
+    generated: int = typer.Option(0, min=0, max=200_000, metavar="N", help=GENERATED_HELP),
+    seed: int = typer.Option(1, help="Seed of the generated space: the same seed, the same space."),
     latency_ms: float = typer.Option(0.0, min=0, help="Latency added to every response."),
     faults: str = typer.Option("", help=FAULTS_HELP),
     timezone: str = typer.Option("UTC", help="The API user's time zone CQL dates are read in."),
 ) -> None:
-    """Run a local Confluence (Cloud or Data Center flavour) with a generated sample space.
+    """Run a local Confluence (Cloud or Data Center flavour) serving the sample site.
 
     Blocks until Ctrl-C. Prints the site URL and the credentials to use.
     """
-    from confluence_rag.emulator import EmulatorConfig, EmulatorServer, parse_fault_spec
+    from confluence_rag.emulator import EmulatorServer, parse_fault_spec
 
-    config = EmulatorConfig(
-        flavour=flavour,  # type: ignore[arg-type]  # validated by EmulatorConfig
-        pages=pages,
+    config = emulator_config(
+        generated,
+        flavour=flavour,
         seed=seed,
         latency_ms=latency_ms,
         faults=parse_fault_spec(faults),

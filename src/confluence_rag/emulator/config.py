@@ -78,11 +78,13 @@ class EmulatorConfig:
     ``pages`` is the size of the main space ``space_key``; ``extra_spaces`` maps more space keys
     to their sizes (small spaces for multi-space sources and cross-space moves). ``pages_dir``
     replaces the generated main space with the JSON files in that folder (v1 content objects, or
-    envelopes with ``results``). ``timeout_budget`` is the largest ``limit`` with a body expand
-    that a ``504`` budget fault lets through. ``start_time`` fixes the emulator clock at start
-    (the clock only moves when a test moves it); None means the real time. ``user_lookup``
-    False makes the user API (``/rest/api/user``, ``/user/bulk``) answer 403, as on sites that
-    keep their people directory from API users.
+    envelopes with ``results``). ``site_dir`` serves a whole site folder instead (``site.json``
+    and a folder per space, see ``loader.load_site``); build such a config with
+    ``loader.site_config``, which takes the space keys from the site. ``timeout_budget`` is the
+    largest ``limit`` with a body expand that a ``504`` budget fault lets through.
+    ``start_time`` fixes the emulator clock at start (the clock only moves when a test moves
+    it); None means the real time. ``user_lookup`` False makes the user API (``/rest/api/user``,
+    ``/user/bulk``) answer 403, as on sites that keep their people directory from API users.
     """
 
     flavour: Flavour = "cloud"
@@ -97,6 +99,7 @@ class EmulatorConfig:
     caps: LimitCaps | None = None
     timeout_budget: int = 30
     pages_dir: Path | None = None
+    site_dir: Path | None = None
     start_time: datetime | None = None
     max_start: int = CLOUD_MAX_START
     user_lookup: bool = True
@@ -118,8 +121,12 @@ class EmulatorConfig:
         for key in keys:
             if not key or not key.replace("~", "").isalnum():
                 raise InvalidInput(f"invalid space key {key!r}")
-        if self.pages_dir is not None and not Path(self.pages_dir).is_dir():
-            raise InvalidInput(f"pages_dir {self.pages_dir} is not a folder")
+        for name in ("pages_dir", "site_dir"):
+            folder = getattr(self, name)
+            if folder is not None and not Path(folder).is_dir():
+                raise InvalidInput(f"{name} {folder} is not a folder")
+        if self.pages_dir is not None and self.site_dir is not None:
+            raise InvalidInput("give pages_dir (one space) or site_dir (a site), not both")
 
     @property
     def limit_caps(self) -> LimitCaps:

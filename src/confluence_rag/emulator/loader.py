@@ -1,8 +1,13 @@
-"""Load a space from a folder of JSON files in the v1 content shape (what ``GET
+"""Load spaces from folders of JSON files in the v1 content shape (what ``GET
 /rest/api/content/{id}?expand=body.storage,version,history,ancestors,metadata.labels,space``
-returns), so real exported pages can be served. A file holds one content object or an envelope
-with ``results``. Missing fields get defaults; users named in ``version.by`` or
-``history.createdBy`` are added to ``users``. Files are read in name order.
+returns), so real exported pages, and the sample site we ship, can be served.
+
+- ``load_pages_dir``: one folder, one space. A file holds one content object or an envelope
+  with ``results``. Missing fields get defaults; users named in ``version.by`` or
+  ``history.createdBy`` are added to ``users``. Files are read in name order.
+- ``load_site``: a site folder: ``site.json`` (its spaces and users) and one such folder per
+  space key. ``SAMPLE_SITE`` is the one the emulator serves by default: an invented company's
+  Engineering and Operations spaces, written for the demo and for ``bench/wiki_eval.py``.
 """
 
 from __future__ import annotations
@@ -12,9 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from confluence_rag.emulator.config import EmulatorConfig
 from confluence_rag.emulator.corpus import GENERATED_UNTIL, GeneratedSpace
 from confluence_rag.emulator.records import ContentRecord, SpaceRecord, User
 from confluence_rag.errors import InvalidInput
+
+SAMPLE_SITE = Path(__file__).parent / "sample_site"
+FIRST_SPACE_ID = 98305
 
 
 def _when(text: Any) -> datetime:
@@ -54,11 +63,70 @@ def _items(path: Path) -> list[dict[str, Any]]:
     return items
 
 
+def read_site_manifest(folder: Path) -> dict[str, Any]:
+    """``site.json`` of a site folder: ``spaces`` (key, name, description, homepage) and
+    ``users`` (v1 user objects). Checked here so a broken site fails before it is served."""
+    path = Path(folder) / "site.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InvalidInput(f"cannot read the site manifest {path}: {error}") from error
+    spaces = manifest.get("spaces") if isinstance(manifest, dict) else None
+    if not isinstance(spaces, list) or not spaces:
+        raise InvalidInput(f"{path} names no spaces")
+    for space in spaces:
+        if not isinstance(space, dict) or not space.get("key") or not space.get("name"):
+            raise InvalidInput(f"{path}: every space needs a key and a name: {space!r}")
+        if not (Path(folder) / str(space["key"])).is_dir():
+            raise InvalidInput(f"{path}: space {space['key']} has no folder")
+    return manifest
+
+
+def site_config(folder: Path = SAMPLE_SITE, **options: Any) -> EmulatorConfig:
+    """An emulator config serving the site in ``folder`` (the sample site by default): its first
+    space is the main one (the restricted user may not read it), the others are extra spaces."""
+    spaces = read_site_manifest(folder)["spaces"]
+    main, *others = spaces
+    return EmulatorConfig(
+        site_dir=Path(folder),
+        space_key=str(main["key"]),
+        space_name=str(main["name"]),
+        extra_spaces={str(space["key"]): 0 for space in others},
+        pages=0,
+        **options,
+    )
+
+
+def load_site(folder: Path, users: dict[str, User]) -> list[GeneratedSpace]:
+    """Every space of a site folder, in the manifest's order; its users join ``users``."""
+    manifest = read_site_manifest(folder)
+    for raw in manifest.get("users") or []:
+        _user(raw, users)
+    loaded = []
+    for number, entry in enumerate(manifest["spaces"]):
+        key = str(entry["key"])
+        space = load_pages_dir(
+            Path(folder) / key, key, str(entry["name"]), users, FIRST_SPACE_ID + number * 65536
+        )
+        space.space.description = str(entry.get("description") or "")
+        homepage = str(entry.get("homepage") or "")
+        if homepage:
+            if homepage not in {c.id for c in space.contents}:
+                raise InvalidInput(f"space {key}: its homepage {homepage} is not in its folder")
+            space.space.homepage_id = homepage
+        loaded.append(space)
+    return loaded
+
+
 def load_pages_dir(
-    folder: Path, space_key: str, space_name: str, users: dict[str, User]
+    folder: Path,
+    space_key: str,
+    space_name: str,
+    users: dict[str, User],
+    space_id: int = FIRST_SPACE_ID,
 ) -> GeneratedSpace:
     """Read every ``*.json`` file of ``folder`` into one space keyed ``space_key``."""
-    space = SpaceRecord(id=98305, key=space_key, name=space_name, created_at=GENERATED_UNTIL)
+    space = SpaceRecord(id=space_id, key=space_key, name=space_name, created_at=GENERATED_UNTIL)
     result = GeneratedSpace(space=space)
     seen: set[str] = set()
     for path in sorted(Path(folder).glob("*.json")):

@@ -32,7 +32,7 @@ from confluence_rag.emulator.config import (
     EmulatorConfig,
     LimitCaps,
 )
-from confluence_rag.emulator.corpus import generate_space, generate_users
+from confluence_rag.emulator.corpus import GeneratedSpace, generate_space, generate_users
 from confluence_rag.emulator.errors import ConfluenceApiError
 from confluence_rag.emulator.faults import FaultInjector, FaultRule
 from confluence_rag.emulator.gates import Gates
@@ -97,7 +97,15 @@ class EmulatorState:
             RESTRICTED_USERNAME,
             "restricted" + "0" * 22,
         )
-        authors = generate_users(config.seed)
+        site: list[GeneratedSpace] = []
+        if config.site_dir is not None:
+            from confluence_rag.emulator.loader import load_site
+
+            site_users: dict[str, User] = {}
+            site = load_site(config.site_dir, site_users)
+            authors = list(site_users.values())
+        else:
+            authors = generate_users(config.seed)
         for user in (demo, restricted, *authors):
             self.users[user.account_id] = user
         self._credentials[("basic", DEMO_EMAIL, DEMO_API_TOKEN)] = demo.account_id
@@ -108,9 +116,13 @@ class EmulatorState:
         next_id = 100001
         next_attachment = 500001
         sizes = {config.space_key: config.pages, **config.extra_spaces}
+        if site:  # a site names its own spaces
+            sizes = {generated.space.key: len(generated.contents) for generated in site}
         for number, (key, size) in enumerate(sizes.items()):
             main = number == 0
-            if main and config.pages_dir is not None:
+            if site:
+                generated = site[number]
+            elif main and config.pages_dir is not None:
                 from confluence_rag.emulator.loader import load_pages_dir
 
                 generated = load_pages_dir(config.pages_dir, key, config.space_name, self.users)
