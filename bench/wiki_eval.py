@@ -43,7 +43,10 @@ from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL  # noqa: E402
 from confluence_rag.emulator.loader import SAMPLE_SITE, read_site_manifest  # noqa: E402
 
 QUERIES_DIR = Path(__file__).resolve().parent / "wiki_queries"
-KINDS = ("identifier", "code", "table", "panel", "nested", "paraphrase")
+# What a query tests: an exact identifier (error code, config key, ticket), a name only a code
+# block holds, a value in a table row, advice in a panel, a deep page's title words plus a
+# section, a question sharing few words with its answer; then plain questions and keywords.
+KINDS = ("identifier", "code", "table", "panel", "nested", "paraphrase", "question", "keyword")
 RETRIEVERS = ("hybrid", "keyword", "semantic")
 K = 10
 STARTUP_SECONDS = 600  # the first model load on a busy two-core machine
