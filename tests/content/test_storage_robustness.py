@@ -175,13 +175,16 @@ def _cpu_seconds(page: str) -> tuple[float, str]:
         gc.enable()
 
 
-def test_one_megabyte_page_converts_in_well_under_a_second_of_cpu() -> None:
+def test_prose_pages_scale_linearly_up_to_a_megabyte() -> None:
+    # How fast is bench/convert.py's to say; a test can say the cost is linear. CPU time, the
+    # best of three for the small page: a busy machine inflates both sides alike.
+    storage_to_markdown(_prose_page(20_000), CTX)  # warm imports and caches
+    small_time = min(_cpu_seconds(_prose_page(125_000))[0] for _ in range(3))
     page = _prose_page(1_000_000)
-    storage_to_markdown(page[:20_000], CTX)  # warm imports and caches
-    elapsed, markdown = _cpu_seconds(page)
+    large_time, markdown = _cpu_seconds(page)
     assert markdown.count("```bash") == page.count('ac:name="code"')
-    # CPU time, so a busy shared machine does not make this flaky; measured ~0.3 s here.
-    assert elapsed < 1.0, f"1 MB took {elapsed:.2f} s of CPU"
+    # 8x the input; quadratic behaviour anywhere would show as ~64x.
+    assert large_time < max(small_time, 0.01) * 16, (small_time, large_time)
 
 
 def test_markup_heavy_pages_scale_linearly() -> None:

@@ -49,8 +49,8 @@ def test_bad_input_exits_2_with_a_message() -> None:
 
 
 def test_command_serves_and_prints_credentials() -> None:
-    command = [sys.executable, "-c", APP_SOURCE,
-               "emulator", "--port", "0", "--generated", "5", "--flavour", "datacenter"]  # fmt: skip
+    command = [sys.executable, "-c", APP_SOURCE, "emulator",
+               "--port", "0", "--generated", "5", "--flavour", "datacenter"]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env

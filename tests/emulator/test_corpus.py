@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import statistics
-import time
 from pathlib import Path
 
 import pytest
@@ -21,10 +20,8 @@ NS = '<root xmlns:ac="http://atlassian.com/content" xmlns:ri="http://atlassian.c
 
 
 @pytest.fixture(scope="module")
-def big() -> tuple[float, object]:
-    started = time.perf_counter()
-    space = generate_space(11, 4000)
-    return time.perf_counter() - started, space
+def big() -> object:
+    return generate_space(11, 4000)
 
 
 def test_same_seed_same_space_other_seed_other_space() -> None:
@@ -36,22 +33,21 @@ def test_same_seed_same_space_other_seed_other_space() -> None:
     assert [c.body for c in first.contents] != [c.body for c in other.contents]
 
 
-def test_four_thousand_pages_in_seconds(big: tuple[float, object]) -> None:
-    seconds, space = big
-    assert len(space.contents) == 4000  # type: ignore[attr-defined]
-    assert seconds < 15, f"generating 4,000 pages took {seconds:.1f} s"
+def test_four_thousand_pages(big: object) -> None:
+    # How fast is bench/emulator.py's to say.
+    assert len(big.contents) == 4000  # type: ignore[attr-defined]
 
 
-def test_length_distribution_is_wiki_like(big: tuple[float, object]) -> None:
-    _, space = big
+def test_length_distribution_is_wiki_like(big: object) -> None:
+    space = big
     words = [len(re.sub(r"<[^>]+>", " ", c.body).split()) for c in space.contents]  # type: ignore[attr-defined]
     assert 450 <= statistics.median(words) <= 800
     assert 5000 <= max(words) <= 11_000
     assert sum(1 for c in space.contents if len(c.body) < 100) >= 40  # type: ignore[attr-defined]
 
 
-def test_statuses_types_tree_and_labels(big: tuple[float, object]) -> None:
-    _, space = big
+def test_statuses_types_tree_and_labels(big: object) -> None:
+    space = big
     contents = space.contents  # type: ignore[attr-defined]
     assert sum(c.status == "trashed" for c in contents) == 40
     assert sum(c.status == "archived" for c in contents) == 40
@@ -76,8 +72,8 @@ def test_statuses_types_tree_and_labels(big: tuple[float, object]) -> None:
     )
 
 
-def test_bodies_hold_every_construct_and_parse_as_xml(big: tuple[float, object]) -> None:
-    _, space = big
+def test_bodies_hold_every_construct_and_parse_as_xml(big: object) -> None:
+    space = big
     everything = "".join(c.body for c in space.contents[:600])  # type: ignore[attr-defined]
     for needle in (
         "<h1>", "<h2>", "<ul>", "<ol>", "<table>", 'ac:name="code"', "<![CDATA[",
@@ -93,8 +89,8 @@ def test_bodies_hold_every_construct_and_parse_as_xml(big: tuple[float, object])
         etree.fromstring(f"{NS}{content.body}</root>".encode())  # well-formed storage XML
 
 
-def test_markers_are_unique_and_inside_code(big: tuple[float, object]) -> None:
-    _, space = big
+def test_markers_are_unique_and_inside_code(big: object) -> None:
+    space = big
     markers = space.markers  # type: ignore[attr-defined]
     assert len(markers) > 3000 and len(set(markers.values())) == len(markers)
     everything = {c.id: c.body for c in space.contents}  # type: ignore[attr-defined]
