@@ -4,6 +4,7 @@ a running crawl, `serve` answering over a real socket, and `demo --no-serve` end
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import sqlite3
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from confluence_rag.cli.demo_cmd import SAMPLE_QUERIES
 from confluence_rag.emulator import DEMO_API_TOKEN, DEMO_EMAIL
 from tests.cli.conftest import Cli
 from tests.plugins.emulator import EmulatorFactory
@@ -145,21 +147,33 @@ def test_serve_refuses_a_public_address_without_a_token(cli: Cli) -> None:
     assert "CONFLUENCE_RAG_API_TOKEN" in result.stderr and "Traceback" not in result.stderr
 
 
+# The sample-site page a person recognises as the answer to each of the demo's sample searches.
+SAMPLE_ANSWERS = (
+    "Rolling Back a Failed Deployment",
+    "Requesting Production Database Access",
+    "On-call Handbook",
+)
+
+
 @pytest.mark.slow
 @pytest.mark.model
-def test_demo_no_serve_end_to_end(cli: Cli, isolated_env: Path) -> None:
-    # The real default (local MiniLM) model, as `make demo` uses it; a small space keeps it quick.
+def test_demo_crawls_the_sample_site_and_its_sample_searches_find_the_answers(
+    cli: Cli, isolated_env: Path
+) -> None:
+    # What `make demo` does: the sample site, the real default (local MiniLM) model.
     for name in [name for name in cli.env if name.startswith("CONFLUENCE_RAG_OPENAI")]:
         del cli.env[name]
     cli.env.pop("CONFLUENCE_RAG_EMBEDDER")
-    args = ("demo", "--no-serve", "--pages", "5", "--emulator-port", str(_free_port()))
-    result = cli.run(*args, timeout=600)
+    result = cli.run("demo", "--no-serve", "--emulator-port", str(_free_port()), timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "Confluence emulator (cloud)" in out and "Added" in out
-    assert "Done:" in out and "Sample search" in out
-    assert "1. " in out, "the sample search printed no result"
-    assert (isolated_env / "demo" / "confluence-rag.sqlite3").exists()
+    assert "Confluence emulator (cloud), the sample site" in out and "Added" in out
+    assert "Done:" in out and (isolated_env / "demo" / "confluence-rag.sqlite3").exists()
+    answers = dict(zip(SAMPLE_QUERIES, SAMPLE_ANSWERS, strict=True))
+    for query, answer in answers.items():
+        printed = out.split(f'Sample search: "{query}"', 1)[1].split("Sample search:")[0]
+        titles = re.findall(r"^[123]\. (.+?)  \[", printed, re.MULTILINE)
+        assert len(titles) == 3 and answer in titles, (query, printed[:900])
 
 
 @pytest.mark.slow  # two demo runs in subprocesses

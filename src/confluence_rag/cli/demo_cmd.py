@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 SAMPLE_QUERIES = (
     "how do we roll back a failed deployment",
     "how do I get access to the production database",
-    "who gets paged if the on-call engineer does not answer",
+    "what do I do when a page wakes me up at night",
 )
 DEFAULT_EMULATOR_PORT = 8090
 
