@@ -115,7 +115,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+def _wait_for(url: str, process: subprocess.Popen[bytes], what: str, log: Path) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
         try:
@@ -124,7 +124,8 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], what: str) -> None:
         except httpx.TransportError:
             pass
         if process.poll() is not None:
-            raise SystemExit(f"{what} exited with code {process.returncode}")
+            tail = log.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"{what} exited with code {process.returncode}:\n{tail}")
         if time.monotonic() > deadline:
             raise SystemExit(f"{what} did not answer within {STARTUP_SECONDS} s")
         time.sleep(0.5)
@@ -132,9 +133,12 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], what: str) -> None:
 
 @contextmanager
 def running(command: list[str], env: dict[str, str], url: str, what: str) -> Iterator[None]:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    """``command`` running until the block ends; its output goes to a log in the data dir."""
+    log = Path(env["CONFLUENCE_RAG_DATA_DIR"]) / f"{command[1]}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        _wait_for(url, process, what)
+        _wait_for(url, process, what, log)
         yield
     finally:
         process.terminate()
@@ -150,7 +154,8 @@ def search(client: httpx.Client, text: str, retriever: str) -> list[str]:
     body = {"query": text, "mode": "pages", "limit": K, "retriever": retriever}
     response = client.post("/api/search", json=body)
     response.raise_for_status()
-    return [hit["page_id"] for hit in response.json()["results"]]
+    # The API's page id is the index's key, "<source id>:<Confluence page id>".
+    return [hit["page_id"].rsplit(":", 1)[-1] for hit in response.json()["results"]]
 
 
 def evaluate(client: httpx.Client, queries: Sequence[Query]) -> dict[str, dict[str, list[str]]]:
@@ -175,8 +180,8 @@ def title_ranks(client: httpx.Client, pages: dict[str, str]) -> dict[str, int | 
 
 def print_table(results: dict[str, dict[str, dict[str, float]]]) -> None:
     groups = ["all", *KINDS]
-    print(f"{'':12s}" + "".join(f"{r:>27s}" for r in RETRIEVERS))
-    print(f"{'kind (n)':12s}" + "    nDCG    MRR  Recall@10" * len(RETRIEVERS))
+    print(f"{'':16s}" + "".join(f"{r:>27s}" for r in RETRIEVERS))
+    print(f"{'kind (n)':16s}" + "    nDCG    MRR  Recall@10" * len(RETRIEVERS))
     for group in groups:
         if group not in results["hybrid"]:
             continue
@@ -186,7 +191,7 @@ def print_table(results: dict[str, dict[str, dict[str, float]]]) -> None:
             f"  {m['ndcg@10']:6.3f} {m['mrr@10']:6.3f} {m['recall@10']:10.3f}"
             for m in (results[r][group] for r in RETRIEVERS)
         )
-        print(f"{row:12s}{cells}")
+        print(f"{row:16s}{cells}")
 
 
 def print_titles(ranks: dict[str, int | None], pages: dict[str, str]) -> None:
