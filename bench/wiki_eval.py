@@ -3,6 +3,7 @@
     .venv/bin/python bench/wiki_eval.py                 # all queries, three retrievers, titles
     .venv/bin/python bench/wiki_eval.py --no-titles     # skip the exact-title check
     .venv/bin/python bench/wiki_eval.py --json out.json # also write every figure and ranking
+    .venv/bin/python bench/wiki_eval.py --index /tmp/wiki  # crawl once, then only re-measure
 
 The whole product path, as a user runs it: ``confluence-rag emulator`` (the sample site) ->
 ``confluence-rag add`` (crawl with the default local model into a fresh SQLite file) ->
@@ -49,6 +50,7 @@ QUERIES_DIR = Path(__file__).resolve().parent / "wiki_queries"
 KINDS = ("identifier", "code", "table", "panel", "nested", "paraphrase", "question", "keyword")
 RETRIEVERS = ("hybrid", "keyword", "semantic")
 K = 10
+Rankings = dict[str, dict[str, list[str]]]  # retriever -> query id -> ranked page ids
 STARTUP_SECONDS = 600  # the first model load on a busy two-core machine
 
 
@@ -158,8 +160,8 @@ def search(client: httpx.Client, text: str, retriever: str) -> list[str]:
     return [hit["page_id"].rsplit(":", 1)[-1] for hit in response.json()["results"]]
 
 
-def evaluate(client: httpx.Client, queries: Sequence[Query]) -> dict[str, dict[str, list[str]]]:
-    """Retriever -> query id -> ranked page ids."""
+def evaluate(client: httpx.Client, queries: Sequence[Query]) -> Rankings:
+    """Every query with every retriever."""
     return {
         retriever: {query.id: search(client, query.text, retriever) for query in queries}
         for retriever in RETRIEVERS
@@ -205,6 +207,34 @@ def print_titles(ranks: dict[str, int | None], pages: dict[str, str]) -> None:
             print(f"  rank {rank or '>10':>3}: {pages[page_id]}")
 
 
+def crawl(env: dict[str, str], pages: dict[str, str]) -> None:
+    """The sample site crawled into ``env``'s data dir by the CLI, as a user adds it."""
+    port = _free_port()
+    site = f"http://127.0.0.1:{port}"
+    emulator = [*cli(), "emulator", "--port", str(port)]
+    with running(emulator, env, f"{site}/wiki/rest/api/space", "the emulator"):
+        started = time.monotonic()
+        add = [*cli(), "add", f"{site}/wiki", "--space", "ENG", "--space", "OPS"]
+        add += ["--email", DEMO_EMAIL, "--flavour", "cloud"]
+        token = {"CONFLUENCE_API_TOKEN": DEMO_API_TOKEN}
+        subprocess.run(add, env={**env, **token}, check=True, stdout=subprocess.DEVNULL)
+        print(f"crawled {len(pages)} pages in {time.monotonic() - started:.0f} s")
+
+
+def measure(
+    env: dict[str, str], queries: list[Query], pages: dict[str, str], titles: bool
+) -> tuple[Rankings, dict[str, int | None]]:
+    """Every query with every retriever, then (if ``titles``) every page's title, via serve."""
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}"
+    serve = [*cli(), "serve", "--port", str(port)]
+    with (
+        running(serve, env, f"{api}/health", "the API"),
+        httpx.Client(base_url=api, timeout=120) as client,
+    ):
+        return evaluate(client, queries), title_ranks(client, pages) if titles else {}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     queries = load_queries()
@@ -212,29 +242,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     unknown = {p for q in queries for p in q.relevant if p not in pages}
     if unknown:
         raise SystemExit(f"queries judge pages the site does not have: {sorted(unknown)}")
-    emulator_port, api_port = _free_port(), _free_port()
-    site = f"http://127.0.0.1:{emulator_port}"
-    with tempfile.TemporaryDirectory(prefix="wiki-eval-") as data_dir:
-        env = {**os.environ, "CONFLUENCE_RAG_DATA_DIR": data_dir, "CONFLUENCE_API_TOKEN": ""}
+    with tempfile.TemporaryDirectory(prefix="wiki-eval-") as scratch:
+        data_dir = Path(args.index or scratch)
+        env = {**os.environ, "CONFLUENCE_RAG_DATA_DIR": str(data_dir), "CONFLUENCE_API_TOKEN": ""}
         env.pop("CONFLUENCE_RAG_DATABASE_URL", None)
-        emulator = [*cli(), "emulator", "--port", str(emulator_port)]
-        with running(emulator, env, f"{site}/wiki/rest/api/space", "the emulator"):
-            started = time.monotonic()
-            add = [*cli(), "add", f"{site}/wiki", "--space", "ENG", "--space", "OPS"]
-            add += ["--email", DEMO_EMAIL, "--flavour", "cloud"]
-            subprocess.run(
-                add, env={**env, "CONFLUENCE_API_TOKEN": DEMO_API_TOKEN}, check=True,
-                stdout=subprocess.DEVNULL,
-            )  # fmt: skip
-            print(f"crawled {len(pages)} pages in {time.monotonic() - started:.0f} s")
-            serve = [*cli(), "serve", "--port", str(api_port)]
-            api = f"http://127.0.0.1:{api_port}"
-            with (
-                running(serve, env, f"{api}/health", "the API"),
-                httpx.Client(base_url=api, timeout=120) as client,
-            ):
-                rankings = evaluate(client, queries)
-                ranks = title_ranks(client, pages) if args.titles else {}
+        if not (data_dir / "confluence-rag.sqlite3").exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            crawl(env, pages)
+        rankings, ranks = measure(env, queries, pages, args.titles)
     results = {retriever: score(rankings[retriever], queries) for retriever in RETRIEVERS}
     print(f"\n{len(queries)} queries over {len(pages)} pages, pages mode, top {K}\n")
     print_table(results)
@@ -250,6 +265,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-titles", dest="titles", action="store_false",
                         help="skip the exact-title check (one search per page)")  # fmt: skip
     parser.add_argument("--json", help="also write every figure and ranking to this file")
+    parser.add_argument("--index", help="keep the crawled index in this folder and reuse it on "
+                        "the next run (only ranking changed: no crawl)")  # fmt: skip
     return parser.parse_args(argv)
 
 
