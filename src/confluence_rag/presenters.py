@@ -195,6 +195,7 @@ class SearchHitOut(BaseModel):
     updated_at: datetime | None
     score: float
     match_type: MatchType
+    weak: bool
     snippet_html: str
     more_chunks: list[str]
 

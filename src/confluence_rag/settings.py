@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
     keyword_weight: float = Field(default=1.0, ge=0, description="Weight of keyword ranks.")
     semantic_weight: float = Field(default=1.0, ge=0, description="Weight of vector ranks.")
+    search_weak_similarity: float = Field(
+        default=0.32,
+        ge=-1,
+        le=1,
+        description="A hit only the embedding found, at a cosine similarity below this, is "
+        "marked weak (tuned for the default MiniLM).",
+    )
 
     # --- jobs and sync ---------------------------------------------------------------------
     default_sync_frequency_hours: float = Field(

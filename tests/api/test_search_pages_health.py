@@ -53,7 +53,7 @@ def test_search_finds_the_page_and_the_page_reads_in_full(
     response = client.post("/api/search", json={"query": marker, "retriever": "keyword"})
     assert response.status_code == 200, response.text
     result = response.json()
-    assert result["retriever"] == "keyword" and result["mode"] == "chunks"
+    assert result["retriever"] == "keyword" and result["mode"] == "pages"  # the default
     assert result["count"] == len(result["results"]) >= 1
     top = result["results"][0]
     assert top["page_id"] == page["page_id"]

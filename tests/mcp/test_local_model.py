@@ -69,7 +69,14 @@ def test_semantic_search_with_minilm(
                 top = data["results"][0]
                 assert top["page_id"] == page.key, [r["title"] for r in data["results"]]
                 assert top["match_type"] in ("semantic", "both")
+                assert top["weak"] is False
                 assert page.title in text and page.url in text
+                # Nonsense finds only the nearest vectors: every hit says it is weak.
+                data, text = await ok(
+                    client, "rag_search_knowledge_base", {"query": "zzqxv plorkified"}
+                )
+                assert data["count"] >= 1 and all(hit["weak"] for hit in data["results"])
+                assert "weak match" in text
 
     asyncio.run(main())
 

@@ -255,6 +255,10 @@ def test_search_states_say_what_to_do(
     assert add_space(client, form_fields(server)).status_code == 303
     wait_idle(client)
     assert "Type a question or a few words" in client.get("/search").text
+    markers = server.state.markers(server.config.space_key)
+    page_id, phrase = next(
+        (cid, text) for cid, text in markers.items() if server.state.content(cid).type == "page"
+    )
 
     bad_date = client.get("/search", params={"q": "deploy", "updated_after": "yesterday"})
     assert bad_date.status_code == 400
@@ -270,10 +274,15 @@ def test_search_states_say_what_to_do(
     assert nothing.status_code == 200
     assert "No results for" in nothing.text and "remove filters" in nothing.text
 
-    markers = server.state.markers(server.config.space_key)
-    page_id, phrase = next(
-        (cid, text) for cid, text in markers.items() if server.state.content(cid).type == "page"
-    )
+    # Nonsense finds only the nearest vectors (the test embeddings are hashes: never close):
+    # each hit is marked weak, and the page says nothing matches closely.
+    nonsense = client.get("/search", params={"q": "zzqxv plorkified"})
+    assert nonsense.status_code == 200 and 'class="result"' in nonsense.text
+    assert "Nothing matches" in nonsense.text and "closely" in nonsense.text
+    assert nonsense.text.count('class="badge weak"') == nonsense.text.count('class="result"')
+    real = client.get("/search", params={"q": server.state.content(page_id).title})
+    assert "Nothing matches" not in real.text and "(one per page)" in real.text
+
     code = client.get("/search", params={"q": phrase, "tab": "code"})
     assert code.status_code == 200
     first = code.text.split('<li class="result code-result">')[1]

@@ -158,7 +158,7 @@ class SearchFiltersIn(_Request):
 class SearchRequest(SearchFiltersIn):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     limit: int = Field(default=10, ge=1, le=MAX_LIMIT)
-    mode: SearchMode = "chunks"
+    mode: SearchMode = "pages"
     retriever: Retriever = "hybrid"
 
 

@@ -44,6 +44,8 @@ def print_hits(hits: list[SearchHitOut]) -> None:
         head = Text(f"{rank}. ", style="bold")
         head.append(hit.title, style="bold cyan")
         head.append(f"  [{hit.space_key}] score {hit.score:.3f} ({hit.match_type})", style="dim")
+        if hit.weak:
+            head.append("  weak match", style="yellow")
         console.print(head)
         console.print(Text(f"   {hit.breadcrumb}", style="dim"))
         console.print(Text("   ").append(snippet_text(hit.snippet_html)))
@@ -63,13 +65,13 @@ def search(
     limit: int = typer.Option(10, min=1, max=MAX_LIMIT, help="Results to show."),
     mode: Annotated[
         SearchMode, typer.Option(help="chunks (best passages) or pages (one per page).")
-    ] = "chunks",
+    ] = "pages",
     retriever: Annotated[
         Retriever, typer.Option(help="Both retrievers fused, or one alone.")
     ] = "hybrid",
     as_json: bool = typer.Option(False, "--json", help="Print JSON (the API's fields)."),
 ) -> None:
-    """Search the indexed pages (hybrid keyword + semantic) and print the best passages."""
+    """Search the indexed pages (hybrid keyword + semantic): one result per page, best first."""
     from confluence_rag.services import build_services
 
     query = checked_query(query)  # before loading anything: a bad query fails fast

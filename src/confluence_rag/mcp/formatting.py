@@ -84,6 +84,7 @@ def search_text(result: SearchResult) -> str:
             lines.append(f"Section: {hit.heading}")
         lines.append(
             f"page_id: `{hit.page_id}` · score {hit.score:.4f} ({hit.match_type})"
+            + (" · weak match, probably not an answer" if hit.weak else "")
             + (f" · labels: {', '.join(hit.labels)}" if hit.labels else "")
         )
         lines.append("")

@@ -97,6 +97,9 @@ class KnowledgeHit(BaseModel):
     )
     score: float
     match_type: MatchType
+    weak: bool = Field(
+        description="Only similar in meaning, and not closely: probably not an answer."
+    )
 
 
 class SearchResult(BaseModel):

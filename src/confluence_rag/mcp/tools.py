@@ -122,10 +122,12 @@ def register_tools(server: MCPServer, get_services: ServicesProvider) -> None:
         annotations=READ_ONLY,
         description=(
             "Hybrid (keyword + semantic) search over the indexed Confluence pages. Returns the "
-            "best matching passages with page title, URL, breadcrumb, section heading, score "
-            "and page_id. return_mode='chunks' gives one passage per hit; 'pages' gives one hit "
-            "per page with its best passages. Filter by source_id, space key or labels (a page "
-            "must carry all given labels). Use rag_read_full_page for a whole page."
+            "best matching pages, one hit per page with its best passages, with title, URL, "
+            "breadcrumb, section heading, score and page_id; a page whose title is the query "
+            "comes first, and weak: true marks hits that are probably not answers. "
+            "return_mode='chunks' gives one passage per hit instead. Filter by source_id, "
+            "space key or labels (a page must carry all given labels). Use rag_read_full_page "
+            "for a whole page."
         ),
     )
     async def rag_search_knowledge_base(
@@ -142,7 +144,7 @@ def register_tools(server: MCPServer, get_services: ServicesProvider) -> None:
         return_mode: Annotated[
             Literal["chunks", "pages"],
             Field(description="'chunks': one passage per hit; 'pages': one hit per page."),
-        ] = "chunks",
+        ] = "pages",
     ) -> Annotated[CallToolResult, SearchResult]:
         services = get_services()
         with tool_errors():

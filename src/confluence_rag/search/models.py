@@ -24,9 +24,10 @@ class SearchHit:
     labels: tuple[str, ...]
     page_type: str
     updated_at: datetime | None
-    score: float
+    score: float  # the score the hits are ranked by (see search/ranking.py)
     match_type: MatchType
     snippet_html: str  # escaped page text with <mark> around matched terms: safe to render
+    weak: bool = False  # only the embedding found it, and weakly: probably not an answer
     # pages mode: the page's other matching chunks, best first
     more_chunks: tuple[str, ...] = field(default=())
 

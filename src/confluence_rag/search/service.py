@@ -5,12 +5,13 @@
 
 - ``retriever="hybrid"`` (default) runs the keyword search and the query embedding at the same
   time, then the vector search, and fuses both lists with RRF (``settings.rrf_k``,
-  ``settings.keyword_weight`` / ``semantic_weight``), ``settings.search_candidates`` each.
-  The hit score is the fused RRF score. ``keyword`` / ``semantic`` use one retriever; the
-  score is then its own (negated bm25 / cosine).
+  ``settings.keyword_weight`` / ``semantic_weight``), ``settings.search_candidates`` each
+  (at least ``MAX_LIMIT``, whatever ``limit`` asks: one query, one order). ``keyword`` /
+  ``semantic`` use one retriever.
+- ``ranking.rank_chunks`` scores every candidate: the fused score, plus tiers for a page whose
+  title is the query and a chunk holding the whole query verbatim. The score shown is the
+  score ranked by; ``weak`` marks what only the embedding found, and weakly.
 - ``match_type`` says which retrievers found the chunk: ``keyword``, ``semantic`` or ``both``.
-- A chunk holding the whole query verbatim (a pasted identifier or log line) is put first;
-  see ``_exact_first``.
 - ``mode="pages"`` returns one hit per page: its best chunk, with the page's other matching
   chunks (best first) in ``more_chunks``.
 - Hits are fetched through the store, which re-checks that the page is live; a chunk deleted
@@ -22,22 +23,26 @@
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
 
 from confluence_rag.errors import IndexModelMismatch, InvalidInput
 from confluence_rag.index.embedders import Embedder
-from confluence_rag.records import ChunkRow, SearchFilters
-from confluence_rag.search.fusion import Fused, reciprocal_rank_fusion
+from confluence_rag.records import SearchFilters
+from confluence_rag.search.fusion import reciprocal_rank_fusion
 from confluence_rag.search.models import CodeHit, MatchType, SearchHit, SearchMode
+from confluence_rag.search.ranking import RankedChunk, group_by_page, rank_chunks
 from confluence_rag.search.snippets import Highlighter
-from confluence_rag.search.validation import check_limit, checked_filters, checked_query
+from confluence_rag.search.validation import (
+    MAX_LIMIT,
+    check_limit,
+    checked_filters,
+    checked_query,
+)
 from confluence_rag.settings import Settings
 from confluence_rag.store import Store
-from confluence_rag.store.query_terms import STOPWORDS, query_terms
+from confluence_rag.store.query_terms import query_terms
 
 Retriever = Literal["hybrid", "keyword", "semantic"]
 RETRIEVERS: tuple[str, ...] = ("hybrid", "keyword", "semantic")
@@ -62,7 +67,7 @@ class SearchService:
         query: str,
         filters: SearchFilters | None = None,
         limit: int = 10,
-        mode: SearchMode = "chunks",
+        mode: SearchMode = "pages",
         retriever: Retriever = "hybrid",
     ) -> list[SearchHit]:
         """Best hits for ``query``; ``InvalidInput`` for an empty query or a bad option."""
@@ -73,10 +78,9 @@ class SearchService:
         if retriever not in RETRIEVERS:
             raise InvalidInput(f"retriever must be one of {list(RETRIEVERS)}, got {retriever!r}")
         filters = checked_filters(filters or SearchFilters())
-        depth = self._settings.search_candidates
-        if mode == "pages":
-            depth = min(depth * PAGES_CANDIDATE_FACTOR, 1000)
-        depth = max(depth, limit)
+        # The same candidates whatever the limit, so the top k is a prefix of the top k + n.
+        factor = PAGES_CANDIDATE_FACTOR if mode == "pages" else 1
+        depth = max(self._settings.search_candidates * factor, MAX_LIMIT)
 
         # Candidates and their rows are two reads: a page rewritten in between (a sync) gets new
         # chunk ids, so its old ids fetch nothing. Asking again then sees the new page whole,
@@ -88,23 +92,20 @@ class SearchService:
                 k=self._settings.rrf_k,
                 weights=[self._settings.keyword_weight, self._settings.semantic_weight],
             )
-            wanted = fused if mode == "pages" else fused[: limit * 2]
-            fetched = await self._store.fetch_chunks([f.id for f in wanted])
+            fetched = await self._store.fetch_chunks([f.id for f in fused])
             rows = {row.chunk_id: row for row in fetched}
-            if len(rows) == len(wanted):
+            if len(rows) == len(fused):
                 break
-        own_scores = dict(keyword if retriever == "keyword" else semantic)
+        ranked = rank_chunks(
+            query, fused, rows, dict(semantic), self._settings.search_weak_similarity
+        )
         highlighter = Highlighter(query_terms(query))
-        ranked = _exact_first(query, [(f, rows[f.id]) for f in wanted if f.id in rows])
-
-        def score_of(item: Fused[int]) -> float:
-            return item.score if retriever == "hybrid" else own_scores.get(item.id, 0.0)
-
         if mode == "chunks":
-            return [
-                _hit(row, score_of(f), _match_type(f), highlighter) for f, row in ranked[:limit]
-            ]
-        return _group_by_page(ranked, limit, highlighter, score_of)
+            return [_hit(hit, highlighter) for hit in ranked[:limit]]
+        return [
+            _hit(page.best, highlighter, page.match_type, tuple(row.text for row in page.others))
+            for page in group_by_page(ranked, limit)
+        ]
 
     async def search_code(
         self, query: str, filters: SearchFilters | None = None, limit: int = 10
@@ -179,49 +180,13 @@ class SearchService:
         self._model_checked = recorded is not None
 
 
-_SPACES = re.compile(r"\s+")
-_CONNECTED = re.compile(r"\w[_.\-/:]\w")
-
-
-def _exact_first(
-    query: str, ranked: list[tuple[Fused[int], ChunkRow]]
-) -> list[tuple[Fused[int], ChunkRow]]:
-    """Chunks containing the whole query verbatim (case and spacing aside) go first.
-
-    RRF only sees ranks: a pasted identifier or error message that one chunk holds verbatim
-    is keyword rank 1 but may be absent from the semantic list, and chunks ranked fairly in
-    both would outrank it. Someone who pastes ``halcyon_vortex_42`` or a log line wants the
-    chunk that has it. Applies to multi-word queries and connected tokens (``a_b``, ``a.b``,
-    ``a-b``, ``a/b``), not to one plain word (or one word among stop words), where verbatim
-    presence says little.
-    """
-    needle = _SPACES.sub(" ", query.strip().lower())
-    meaningful = [t for t in query_terms(query) if t not in STOPWORDS]
-    if len(needle) < 4 or (len(meaningful) < 2 and not _CONNECTED.search(needle)):
-        return ranked
-    # One compiled search per chunk (any whitespace between the query's words).
-    pattern = re.compile(r"\s+".join(re.escape(part) for part in needle.split(" ")), re.I)
-    exact: list[tuple[Fused[int], ChunkRow]] = []
-    rest: list[tuple[Fused[int], ChunkRow]] = []
-    for item in ranked:
-        (exact if pattern.search(item[1].text) else rest).append(item)
-    return exact + rest
-
-
-def _match_type(fused: Fused[int]) -> MatchType:
-    keyword, semantic = fused.found_in(0), fused.found_in(1)
-    if keyword and semantic:
-        return "both"
-    return "keyword" if keyword else "semantic"
-
-
 def _hit(
-    row: ChunkRow,
-    score: float,
-    match_type: MatchType,
+    hit: RankedChunk,
     highlighter: Highlighter,
+    match_type: MatchType | None = None,
     more: tuple[str, ...] = (),
 ) -> SearchHit:
+    row = hit.row
     return SearchHit(
         chunk_id=row.chunk_id,
         text=row.text,
@@ -235,29 +200,9 @@ def _hit(
         labels=row.labels,
         page_type=row.page_type,
         updated_at=row.updated_at,
-        score=score,
-        match_type=match_type,
+        score=hit.score,
+        match_type=match_type or hit.match_type,
+        weak=hit.weak,
         snippet_html=highlighter(row.text),
         more_chunks=more,
     )
-
-
-def _group_by_page(
-    ranked: Sequence[tuple[Fused[int], ChunkRow]],
-    limit: int,
-    highlighter: Highlighter,
-    score_of: Callable[[Fused[int]], float],
-) -> list[SearchHit]:
-    pages: dict[str, list[tuple[Fused[int], ChunkRow]]] = {}
-    for fused, row in ranked:
-        pages.setdefault(row.page_key, []).append((fused, row))
-    hits = []
-    for group in list(pages.values())[:limit]:
-        best, row = group[0]
-        others = tuple(other.text for _, other in group[1:])
-        match_types = {_match_type(f) for f, _ in group}
-        match: MatchType = (
-            "both" if "both" in match_types or len(match_types) > 1 else _match_type(best)
-        )
-        hits.append(_hit(row, score_of(best), match, highlighter, others))
-    return hits

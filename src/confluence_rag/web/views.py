@@ -275,7 +275,7 @@ async def search(
     label: str = "",
     type: str = "",
     updated_after: str = "",
-    view: str = "chunks",
+    view: str = "pages",
     tab: str = "text",
 ) -> Response:
     form = SearchForm(
@@ -285,7 +285,7 @@ async def search(
         label=label,
         type=type,
         updated_after=updated_after,
-        view="pages" if view == "pages" else "chunks",
+        view="chunks" if view == "chunks" else "pages",
         tab="code" if tab == "code" else "text",
     )
     records = await services.sources.list()
