@@ -13,7 +13,8 @@ parsing strategy:
   markup, and is ~30 times faster than ``html.parser``. It drops only what follows a closing
   ``</html>``, so document-level end tags are removed first (``tree`` explains the rest).
 
-Deep nesting is capped after parsing (the converter recurses once per level), and a regex-only
+Deep nesting is capped after parsing (the converter recurses once per level); then content that
+an unclosed tag pulled into a Confluence element is lifted back out (``repair``). A regex-only
 text extraction is the last resort when anything else fails.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import html
 import re
 
+from confluence_rag.content.repair import lift_strays
 from confluence_rag.content.tree import Element, parse_html
 
 # The converter uses ~3 Python frames per element level; this leaves ample head room below
@@ -86,9 +88,11 @@ def prepare(xhtml: str) -> str:
 
 
 def parse(xhtml: str) -> Element:
-    """The storage string as a tree, nesting capped at ``MAX_DEPTH``."""
+    """The storage string as a tree, nesting capped at ``MAX_DEPTH``, strays lifted out."""
     document = parse_html(prepare(xhtml))
     cap_depth(document, MAX_DEPTH)
+    # After the cap: lifting content out moves it through at most MAX_DEPTH levels.
+    lift_strays(document)
     return document
 
 
@@ -140,9 +144,10 @@ def flat_text(node: Element) -> str:
 
 
 def _is_hidden(tag: Element) -> bool:
+    # ri: elements hold no text of their own: any there is page text an unclosed tag pulled in.
     name = tag.name or ""
     return name in ("ac:parameter", "ac:placeholder", "ac:task-id", "ac:task-uuid") or (
-        ":" in name and not name.startswith("ac:")
+        ":" in name and not name.startswith(("ac:", "ri:"))
     )
 
 

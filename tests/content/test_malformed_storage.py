@@ -1,0 +1,268 @@
+"""Malformed storage keeps every text node it can recover, in the place a reader expects it.
+
+Real pages (old imports, third-party apps, storage hand-edited through the API) leave macros,
+bodies and CDATA sections unclosed, put text where the format has none, and get cut off. A word
+a reader sees in the page (or in the raw storage) must reach the Markdown: after a macro left
+open it comes back as prose, not swallowed by the macro; configuration stays hidden either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from confluence_rag.content import xhtml
+from confluence_rag.content.code_blocks import extract_code_blocks
+from confluence_rag.content.storage import ConversionContext, storage_to_markdown
+from confluence_rag.content.tree import Element
+from tests.content.markdown_checks import RAW_MARKUP, conversion_cpu_seconds, text_outside_code
+
+CTX = ConversionContext(base_url="https://x.atlassian.net/wiki", space_key="DEV", page_id="7")
+
+CODE = '<ac:structured-macro ac:name="code">'
+INFO = '<ac:structured-macro ac:name="info">'
+STATUS = '<ac:structured-macro ac:name="status">'
+PYTHON = '<ac:parameter ac:name="language">python</ac:parameter>'
+THEME = '<ac:parameter ac:name="theme">Midnight</ac:parameter>'
+
+
+@dataclass(frozen=True)
+class Broken:
+    storage: str
+    prose: tuple[str, ...] = ()  # in the text outside code blocks
+    code: tuple[str, ...] = ()  # inside a code block
+    hidden: tuple[str, ...] = ()  # configuration: nowhere in the Markdown
+
+
+BROKEN: dict[str, Broken] = {
+    # --- macros and bodies left open ----------------------------------------------------------
+    "code macro never closed": Broken(
+        CODE + PYTHON + THEME + "<ac:plain-text-body><![CDATA[x = 1]]></ac:plain-text-body>"
+        "<p>tail text</p><h2>Next heading</h2>",
+        prose=("tail text", "## Next heading"),
+        code=("x = 1",),
+        hidden=("Midnight",),
+    ),
+    "code body and macro never closed": Broken(
+        CODE + "<ac:plain-text-body><![CDATA[x = 1]]><p>tail text</p>",
+        prose=("tail text",),
+        code=("x = 1",),
+    ),
+    "code body never closed, macro closed": Broken(
+        CODE + "<ac:plain-text-body><![CDATA[x = 1]]></ac:structured-macro><p>tail text</p>",
+        prose=("tail text",),
+        code=("x = 1",),
+    ),
+    "legacy macro never closed": Broken(
+        '<ac:macro ac:name="code"><ac:plain-text-body><![CDATA[int x;]]></ac:plain-text-body>'
+        "<p>tail text</p>",
+        prose=("tail text",),
+        code=("int x;",),
+    ),
+    "noformat body never closed": Broken(
+        '<ac:structured-macro ac:name="noformat"><ac:plain-text-body><![CDATA[raw]]>'
+        "<p>tail text</p>",
+        prose=("tail text",),
+        code=("raw",),
+    ),
+    "code body without CDATA never closed": Broken(
+        CODE + "<ac:plain-text-body>code words<p>tail text</p>",
+        prose=("tail text",),
+        code=("code words",),
+    ),
+    "split CDATA terminator, macro never closed": Broken(
+        CODE + "<ac:plain-text-body><![CDATA[a]]]]><![CDATA[>b]]></ac:plain-text-body>"
+        "<p>tail text</p>",
+        prose=("tail text",),
+        code=("a]]>b",),
+    ),
+    "info macro never closed": Broken(
+        INFO + '<ac:parameter ac:name="icon">false</ac:parameter><ac:rich-text-body><p>inside</p>'
+        "</ac:rich-text-body><p>tail text</p>",
+        prose=("**Info:** inside", "tail text"),
+        hidden=("false",),
+    ),
+    "status macro never closed in a paragraph": Broken(
+        "<p>before " + STATUS + '<ac:parameter ac:name="colour">Green</ac:parameter>'
+        '<ac:parameter ac:name="title">DONE</ac:parameter> after words</p><p>tail text</p>',
+        prose=("before DONE after words", "tail text"),
+        hidden=("Green",),
+    ),
+    "editor metadata in a macro never closed": Broken(
+        "<p>" + STATUS + '<ac:parameter ac:name="title">OK</ac:parameter>'
+        "<fab:display-type>INLINE</fab:display-type> after words</p>",
+        prose=("OK after words",),
+        hidden=("INLINE",),
+    ),
+    "toc macro never closed": Broken(
+        '<ac:structured-macro ac:name="toc"><ac:parameter ac:name="maxLevel">3</ac:parameter>'
+        "<p>tail text</p>",
+        prose=("tail text",),
+        hidden=("3",),
+    ),
+    "macro without a name never closed": Broken(
+        "<ac:structured-macro><p>tail text</p>", prose=("tail text",)
+    ),
+    "jira macro never closed": Broken(
+        '<p>see <ac:structured-macro ac:name="jira"><ac:parameter ac:name="key">AB-1'
+        "</ac:parameter> tail text</p>",
+        prose=("see AB-1 tail text",),
+    ),
+    "text in a macro outside its body": Broken(
+        '<ac:structured-macro ac:name="x-y">loose words<ac:rich-text-body><p>body</p>'
+        "</ac:rich-text-body></ac:structured-macro>",
+        prose=("loose words", "body"),
+    ),
+    # --- parameters left open ---------------------------------------------------------------
+    "parameter never closed swallows the body": Broken(
+        CODE + '<ac:parameter ac:name="title">Setup<ac:plain-text-body><![CDATA[make]]>'
+        "</ac:plain-text-body></ac:structured-macro><p>tail text</p>",
+        prose=("**Setup**", "tail text"),
+        code=("make",),
+    ),
+    "parameter never closed before a paragraph": Broken(
+        INFO + '<ac:parameter ac:name="icon">false<p>tail text</p>',
+        prose=("tail text",),
+        hidden=("false",),
+    ),
+    # --- links, images and small elements left open -------------------------------------------
+    "link never closed": Broken(
+        '<p><ac:link><ri:page ri:content-title="T"/><ac:link-body>label</ac:link-body>'
+        " tail text</p><p>more</p>",
+        prose=("label", "tail text", "more"),
+    ),
+    "resource identifier never closed in a link": Broken(
+        '<p><ac:link><ri:page ri:content-title="T"><ac:link-body>label</ac:link-body></ac:link>'
+        " tail text</p>",
+        prose=("label", "tail text"),
+    ),
+    "resource identifier never closed in a paragraph": Broken(
+        '<p>see <ri:page ri:content-title="T"> tail text</p><p>more</p>',
+        prose=("see tail text", "more"),
+    ),
+    "plain-text link body never closed": Broken(
+        '<p><ac:link><ri:page ri:content-title="T"/><ac:plain-text-link-body><![CDATA[label]]>'
+        "<strong>tail text</strong></ac:link></p>",
+        prose=("label", "**tail text**"),
+    ),
+    "image never closed": Broken(
+        '<p><ac:image><ri:attachment ri:filename="a.png"/> tail text</p>',
+        prose=("tail text",),
+    ),
+    "emoticon never closed": Broken(
+        '<p>a <ac:emoticon ac:name="smile"> tail text</p>', prose=("tail text",)
+    ),
+    "date never closed": Broken(
+        '<p>due <time datetime="2024-01-01"> tail text</p>', prose=("2024-01-01 tail text",)
+    ),
+    "placeholder never closed": Broken(
+        "<p>a <ac:placeholder>type here<p>tail text</p>",
+        prose=("tail text",),
+        hidden=("type here",),
+    ),
+    # --- tasks -----------------------------------------------------------------------------
+    "task list never closed": Broken(
+        "<ac:task-list><ac:task><ac:task-status>incomplete</ac:task-status><ac:task-body>do it"
+        "</ac:task-body></ac:task><p>tail text</p>",
+        prose=("- [ ] do it", "tail text"),
+    ),
+    "task status never closed": Broken(
+        "<ac:task-list><ac:task><ac:task-status>complete<ac:task-body>do it</ac:task-body>"
+        "</ac:task></ac:task-list><p>tail text</p>",
+        prose=("do it", "tail text"),
+    ),
+    "task never closed before the next": Broken(
+        "<ac:task-list><ac:task><ac:task-status>incomplete</ac:task-status><ac:task-body>one"
+        "</ac:task-body><ac:task><ac:task-status>complete</ac:task-status><ac:task-body>two"
+        "</ac:task-body></ac:task></ac:task-list>",
+        prose=("- [ ] one", "- [x] two"),
+    ),
+    # --- tables ----------------------------------------------------------------------------
+    "text directly in a row": Broken(
+        "<table><tr>stray words<td>cell</td></tr></table>", prose=("stray words", "| cell |")
+    ),
+    "text directly in a table": Broken(
+        "<table>stray words<tr><td>cell</td></tr></table>", prose=("stray words", "| cell |")
+    ),
+    "table never closed before a paragraph": Broken(
+        "<table><tr><td>cell</td></tr><p>tail text</p><h2>Next</h2>",
+        prose=("| cell |", "tail text", "## Next"),
+    ),
+    "table directly inside a table": Broken(
+        "<table><tr><td>a</td></tr><table><tr><td>b</td></tr></table></table>",
+        prose=("| a |", "| b |"),
+    ),
+    "paragraph never closed before a table": Broken(
+        "<p>intro words<table><tr><td>cell</td></tr></table><p>after",
+        prose=("intro words", "| cell |", "after"),
+    ),
+    # --- text-level damage --------------------------------------------------------------------
+    "ampersands, bad entities and control characters": Broken(
+        "<p>R&D & more &bogus; &#xZZ; a\x00b\x07c</p>", prose=("R&D & more &bogus;", "abc")
+    ),
+    # --- documents cut off ------------------------------------------------------------------
+    "cut mid-tag": Broken("<p>first words</p><p>second <stro", prose=("first words", "second")),
+    "cut inside an attribute": Broken(
+        '<p>first words</p><p>second <a href="https://x', prose=("first words", "second")
+    ),
+    "cut inside a CDATA section": Broken(
+        "<p>first words</p>" + CODE + PYTHON + "<ac:plain-text-body><![CDATA[def f():\n  ret",
+        prose=("first words",),
+        code=("def f():\n  ret",),
+    ),
+    "cut inside a parameter": Broken(
+        "<p>first words</p>" + CODE + '<ac:parameter ac:name="theme">Midn',
+        prose=("first words",),
+        hidden=("Midn",),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN.values(), ids=BROKEN.keys())
+def test_malformed_storage_keeps_its_words_in_place(case: Broken) -> None:
+    markdown = storage_to_markdown(case.storage, CTX)
+    prose = text_outside_code(markdown)
+    code = "\n".join(block.code for block in extract_code_blocks(markdown))
+    for words in case.prose:
+        assert words in prose, markdown
+    for words in case.code:
+        assert words in code, markdown
+    for words in case.hidden:
+        assert words not in markdown
+    assert not RAW_MARKUP.search(prose)
+
+
+def test_code_after_a_macro_left_open_stays_one_block_and_the_rest_is_prose() -> None:
+    page = (
+        "<h1>Setup</h1>" + CODE + PYTHON + "<ac:plain-text-body><![CDATA[pip install x]]>"
+        "</ac:plain-text-body><p>Then run it.</p>"
+    )
+    expected = "# Setup\n\n```python\npip install x\n```\n\nThen run it."
+    assert storage_to_markdown(page, CTX) == expected
+
+
+def test_stray_content_moves_to_where_the_source_has_it() -> None:
+    document = xhtml.parse("<table>before<tr><td>cell</td></tr><p>after</p>")
+    names = [n.name if isinstance(n, Element) else str(n) for n in document.contents]
+    assert names == ["before", "table", "p"]
+
+
+@pytest.mark.parametrize(
+    "opener",
+    [
+        '<ac:emoticon ac:name="smile">',
+        '<ri:page ri:content-title="T">',
+        '<ac:structured-macro ac:name="toc">',
+        "<table><tr><td>c</td></tr>",
+    ],
+)
+def test_long_runs_of_unclosed_elements_keep_their_words_in_linear_time(opener: str) -> None:
+    def page(count: int) -> str:
+        return "<p>" + "".join(f"{opener}w{i:05d}z " for i in range(count))
+
+    small = min(conversion_cpu_seconds(page(1_000), CTX)[0] for _ in range(3))
+    large, markdown = conversion_cpu_seconds(page(8_000), CTX)
+    assert all(f"w{i:05d}z" in markdown for i in range(8_000))
+    # 8x the input; lifting the same content level by level would show as ~64x.
+    assert large < max(small, 0.01) * 16, (small, large)
