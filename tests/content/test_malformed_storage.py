@@ -54,6 +54,25 @@ BROKEN: dict[str, Broken] = {
         prose=("tail text",),
         code=("x = 1",),
     ),
+    "CDATA never terminated, its body then closed": Broken(
+        CODE + "<ac:plain-text-body><![CDATA[x = 1</ac:plain-text-body></ac:structured-macro>"
+        "<p>tail text</p>",
+        prose=("tail text",),
+        code=("x = 1",),
+    ),
+    # Nothing marks where the code ends: an XML reader takes the rest as the section's text.
+    "CDATA never terminated and nothing closed": Broken(
+        CODE + "<ac:plain-text-body><![CDATA[Unclosed<p>tail text</p>",
+        code=("Unclosed<p>tail text</p>",),
+    ),
+    "CDATA terminator lost before the next section": Broken(
+        '<p><ac:link><ri:page ri:content-title="T"/><ac:plain-text-link-body><![CDATA[label'
+        "</ac:plain-text-link-body></ac:link></p>" + CODE + THEME + "<ac:plain-text-body>"
+        "<![CDATA[x = 1]]></ac:plain-text-body></ac:structured-macro>",
+        prose=("[label](",),
+        code=("x = 1",),
+        hidden=("Midnight",),
+    ),
     "legacy macro never closed": Broken(
         '<ac:macro ac:name="code"><ac:plain-text-body><![CDATA[int x;]]></ac:plain-text-body>'
         "<p>tail text</p>",
@@ -125,6 +144,12 @@ BROKEN: dict[str, Broken] = {
         INFO + '<ac:parameter ac:name="icon">false<p>tail text</p>',
         prose=("tail text",),
         hidden=("false",),
+    ),
+    "CDATA in a parameter never terminated": Broken(
+        '<ac:structured-macro ac:name="x-y"><ac:parameter ac:name="a"><![CDATA[secret'
+        "</ac:parameter></ac:structured-macro><p>tail text</p>",
+        prose=("tail text",),
+        hidden=("secret",),
     ),
     # --- links, images and small elements left open -------------------------------------------
     "link never closed": Broken(
@@ -198,6 +223,10 @@ BROKEN: dict[str, Broken] = {
         prose=("intro words", "| cell |", "after"),
     ),
     # --- text-level damage --------------------------------------------------------------------
+    "CDATA in a paragraph never terminated": Broken(
+        "<p>a <![CDATA[inside cdata</p><p>tail text</p>",
+        prose=("a inside cdata", "tail text"),
+    ),
     "ampersands, bad entities and control characters": Broken(
         "<p>R&D & more &bogus; &#xZZ; a\x00b\x07c</p>", prose=("R&D & more &bogus;", "abc")
     ),
@@ -240,6 +269,15 @@ def test_code_after_a_macro_left_open_stays_one_block_and_the_rest_is_prose() ->
     )
     expected = "# Setup\n\n```python\npip install x\n```\n\nThen run it."
     assert storage_to_markdown(page, CTX) == expected
+
+
+def test_code_showing_storage_format_keeps_its_cdata_and_end_tags() -> None:
+    # The terminator rules must not cut code that quotes storage: its "]]>" is split.
+    shown = "<ac:plain-text-body><![CDATA[y]]></ac:plain-text-body>\n<![CDATA[z"
+    stored = shown.replace("]]>", "]]]]><![CDATA[>")
+    page = CODE + f"<ac:plain-text-body><![CDATA[{stored}]]></ac:plain-text-body>"
+    page += "</ac:structured-macro>"
+    assert storage_to_markdown(page, CTX) == f"```\n{shown}\n```"
 
 
 def test_stray_content_moves_to_where_the_source_has_it() -> None:

@@ -18,7 +18,7 @@ A code body (``ac:plain-text-body``) holds text only: its CDATA has become text 
 so an element in it is either the page after a body left open or markup written into a body
 without CDATA. The first is prose and is lifted out; the second loses its tags either way
 (parsed markup is no longer code), so lifting it costs nothing. CDATA that is never terminated
-is still text, so it stays in the code block.
+is ``xhtml.cdata_as_text``'s case: still text, so it stays in the code block.
 """
 
 from __future__ import annotations
