@@ -223,6 +223,16 @@ BROKEN: dict[str, Broken] = {
         prose=("intro words", "| cell |", "after"),
     ),
     # --- text-level damage --------------------------------------------------------------------
+    "less-than before a letter not escaped": Broken(
+        "<p>if x<y then z</p><p>tail text</p>", prose=("x\\<y then z", "tail text")
+    ),
+    "attribute quote never closed": Broken(
+        '<p title="abc>words</p><p>tail text</p>', prose=("words", "tail text")
+    ),
+    "less-than inside an attribute value": Broken(
+        '<p><a href="https://x.org" title="a<b">link</a> tail text</p>',
+        prose=("[link](https://x.org) tail text",),
+    ),
     "CDATA in a paragraph never terminated": Broken(
         "<p>a <![CDATA[inside cdata</p><p>tail text</p>",
         prose=("a inside cdata", "tail text"),

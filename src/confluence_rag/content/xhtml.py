@@ -11,7 +11,8 @@ parsing strategy:
 - lxml's HTML parser (libxml2) keeps ``ac:link`` as a tag name, honours ``<x/>`` on unknown
   elements, knows every HTML entity (``&nbsp;``, which XML does not), recovers from malformed
   markup, and is ~30 times faster than ``html.parser``. It drops only what follows a closing
-  ``</html>``, so document-level end tags are removed first (``tree`` explains the rest).
+  ``</html>``, so document-level end tags are removed first (``tree`` explains the rest). Two
+  kinds of broken tag make its recovery lose words, so they are mended first as well.
 
 Deep nesting is capped after parsing (the converter recurses once per level); then content that
 an unclosed tag pulled into a Confluence element is lifted back out (``repair``). A regex-only
@@ -39,6 +40,17 @@ _INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _CDATA_OPEN = "<![CDATA["
 _CDATA_CLOSE = "]]>"
 _START_TAG = re.compile(r"<([A-Za-z][\w:.-]*)[^<>]*?(/?)>")
+# A start tag broken by a "<" before its ">". XML allows "<" neither in a tag nor in an
+# attribute value, and libxml2's recovery loses words either way:
+# - "x<y then z</p>": the first "<" was text; libxml2 makes an element <y then="" z=""> of it.
+# - '<p title="abc>words</p>': the value's closing quote is missing; libxml2 reads the value on
+#   to the next quote, however far, and drops every word in between (the whole page if there
+#   is no other quote). The quote is closed before the first ">".
+# Possessive loops: on the usual, well-formed tag the match fails without backtracking.
+_BROKEN_TAG = re.compile(
+    r"<(?=[A-Za-z])(?P<tag>(?:[^<>\"']++|\"[^\"<]*+\"|'[^'<]*+')*+)"
+    r"(?:(?=<)|(?<==)(?P<quote>[\"'])(?P<value>[^<>]*+)>)"
+)
 _PARAMETER = re.compile(r"<ac:parameter\b[^>]*?(?:/>|>.*?</ac:parameter\s*>)", re.DOTALL | re.I)
 _PLACEHOLDER = re.compile(
     r"<ac:placeholder\b[^>]*?(?:/>|>.*?</ac:placeholder\s*>)", re.DOTALL | re.I
@@ -75,7 +87,8 @@ def safe_url(url: str) -> str:
 
 
 def prepare(xhtml: str) -> str:
-    """Make the string safe to parse: no control characters, CDATA, ``<![`` or ``</html>``."""
+    """Make the string safe to parse: no control characters, CDATA, ``<![``, ``</html>`` or tags
+    broken by a ``<``."""
     text = _INVALID_CHARS.sub("", xhtml)
     if "<![" in text:
         text = cdata_as_text(text)
@@ -84,7 +97,7 @@ def prepare(xhtml: str) -> str:
         text = text.replace("<![", "&lt;![")
     if "</" in text:
         text = _DOCUMENT_END.sub("", text)
-    return text
+    return _BROKEN_TAG.sub(_mend_tag, text)
 
 
 def cdata_as_text(xhtml: str) -> str:
@@ -146,6 +159,13 @@ def _holder_end(xhtml: str, since: int, start: int, limit: int) -> int | None:
     closing = re.compile(rf"</{re.escape(opened.group(1))}\s*>", re.I)
     found = closing.search(xhtml, start, limit)
     return found.start() if found else None
+
+
+def _mend_tag(match: re.Match[str]) -> str:
+    tag, quote = match.group("tag"), match.group("quote")
+    if quote is None:
+        return "&lt;" + tag
+    return f"<{tag}{quote}{match.group('value')}{quote}>"
 
 
 def parse(xhtml: str) -> Element:
