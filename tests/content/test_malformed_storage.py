@@ -233,6 +233,12 @@ BROKEN: dict[str, Broken] = {
         '<p><a href="https://x.org" title="a<b">link</a> tail text</p>',
         prose=("[link](https://x.org) tail text",),
     ),
+    "unknown namespace": Broken(
+        "<p>x <foo:bar>inner words</foo:bar> y</p>", prose=("x inner words y",)
+    ),
+    "unknown namespace never closed": Broken(
+        "<p>x <foo:bar>inner words</p><p>tail text</p>", prose=("inner words", "tail text")
+    ),
     "CDATA in a paragraph never terminated": Broken(
         "<p>a <![CDATA[inside cdata</p><p>tail text</p>",
         prose=("a inside cdata", "tail text"),

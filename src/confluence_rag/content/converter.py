@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from markdownify import ATX, MarkdownConverter
 
 from confluence_rag.content.context import ConversionContext
+from confluence_rag.content.repair import EDITOR_METADATA
 from confluence_rag.content.tree import Element, Text
 from confluence_rag.content.xhtml import escape_markup, safe_url
 
@@ -102,11 +103,14 @@ class StorageConverter(MarkdownConverter):
         if handler is not None:
             return handler(self, node, tags)
         if ":" in name:
-            # Unknown Confluence elements keep their content (inline comment markers, stray
-            # bodies); resource identifiers, parameters and other namespaces carry no text.
-            if name.startswith("ac:"):
-                return self.convert_children(node, tags)
-            return ""
+            # Resource identifiers carry attributes only; the editor's metadata (fab:) is macro
+            # configuration. (What an unclosed tag pulled into either has been lifted out.)
+            # Other unknown elements keep their content: Confluence's (inline comment markers,
+            # stray bodies) and those of a namespace nobody declared (a third-party app's),
+            # whose text a browser shows and a reader sees.
+            if name.startswith(("ri:", EDITOR_METADATA)):
+                return ""
+            return self.convert_children(node, tags)
         child_tags = tags | {name}
         if name in ("td", "th") or (len(name) == 2 and name[0] == "h" and name[1].isdigit()):
             child_tags = child_tags | {"_inline"}

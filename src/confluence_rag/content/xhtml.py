@@ -24,7 +24,7 @@ from __future__ import annotations
 import html
 import re
 
-from confluence_rag.content.repair import lift_strays
+from confluence_rag.content.repair import EDITOR_METADATA, lift_strays
 from confluence_rag.content.tree import Element, parse_html
 
 # The converter uses ~3 Python frames per element level; this leaves ample head room below
@@ -64,6 +64,11 @@ _ANY_TAG = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"[ \t\r\f\v\xa0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _MARKUP_START = re.compile(r"<(?=[A-Za-z/!?]|\Z)")
+# Configuration and editor hints, never text. Not ri: elements: they hold no text of their own,
+# so any in one is page text that an unclosed tag pulled in.
+_HIDDEN = frozenset(
+    "ac:parameter ac:default-parameter ac:placeholder ac:task-id ac:task-uuid".split()
+)
 _DOCUMENT_END = re.compile(r"</(?:html|body)\s*>", re.I)
 
 
@@ -225,11 +230,8 @@ def flat_text(node: Element) -> str:
 
 
 def _is_hidden(tag: Element) -> bool:
-    # ri: elements hold no text of their own: any there is page text an unclosed tag pulled in.
     name = tag.name or ""
-    return name in ("ac:parameter", "ac:placeholder", "ac:task-id", "ac:task-uuid") or (
-        ":" in name and not name.startswith(("ac:", "ri:"))
-    )
+    return name in _HIDDEN or name.startswith(EDITOR_METADATA)
 
 
 def plain_text(xhtml: str) -> str:
