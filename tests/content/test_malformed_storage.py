@@ -243,6 +243,14 @@ BROKEN: dict[str, Broken] = {
         "<p>a <![CDATA[inside cdata</p><p>tail text</p>",
         prose=("a inside cdata", "tail text"),
     ),
+    "code body outside any macro": Broken(
+        "<p>a</p><ac:plain-text-body><![CDATA[stray code]]></ac:plain-text-body><p>b</p>",
+        prose=("a", "b"),
+        code=("stray code",),
+    ),
+    "pre never closed before a paragraph": Broken(
+        "<pre>code line<p>tail text</p>", code=("code line\ntail text",)
+    ),
     "ampersands, bad entities and control characters": Broken(
         "<p>R&D & more &bogus; &#xZZ; a\x00b\x07c</p>", prose=("R&D & more &bogus;", "abc")
     ),
@@ -300,6 +308,19 @@ def test_stray_content_moves_to_where_the_source_has_it() -> None:
     document = xhtml.parse("<table>before<tr><td>cell</td></tr><p>after</p>")
     names = [n.name if isinstance(n, Element) else str(n) for n in document.contents]
     assert names == ["before", "table", "p"]
+
+
+@pytest.mark.parametrize(
+    ("storage", "expected"),
+    [
+        ("<pre>a<br/>b</pre>", "```\na\nb\n```"),
+        ("<pre><div>a</div><div>b</div></pre>", "```\na\nb\n```"),
+        (CODE + "<ac:rich-text-body><p>one</p><p>two</p></ac:rich-text-body></ac:structured-macro>",
+         "```\none\ntwo\n```"),
+    ],
+)  # fmt: skip
+def test_blocks_inside_code_start_new_lines(storage: str, expected: str) -> None:
+    assert storage_to_markdown(storage, CTX) == expected
 
 
 @pytest.mark.parametrize(
