@@ -8,9 +8,12 @@ open it comes back as prose, not swallowed by the macro; configuration stays hid
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from confluence_rag.content import xhtml
 from confluence_rag.content.code_blocks import extract_code_blocks
@@ -341,3 +344,179 @@ def test_long_runs_of_unclosed_elements_keep_their_words_in_linear_time(opener: 
     assert all(f"w{i:05d}z" in markdown for i in range(8_000))
     # 8x the input; lifting the same content level by level would show as ~64x.
     assert large < max(small, 0.01) * 16, (small, large)
+
+
+# --- property: damage a well-formed page, keep the words --------------------------------------
+
+_WORD = "w{:03d}q"  # fixed width, so no word is part of another
+_CONFIG = "cfg{:03d}x"
+
+
+class _Page:
+    """Storage built piece by piece, with where each word ends."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.words: list[tuple[str, int]] = []  # (word, offset just past it)
+        self.config: list[str] = []
+
+    def __repr__(self) -> str:  # how hypothesis shows a failing page
+        return repr(self.storage)
+
+    def add(self, *markup: str) -> None:
+        for piece in markup:
+            self.parts.append(piece)
+            self.size += len(piece)
+
+    def word(self) -> None:
+        word = _WORD.format(len(self.words))
+        self.add(word)
+        self.words.append((word, self.size))
+
+    def setting(self, name: str) -> None:
+        value = _CONFIG.format(len(self.config))
+        self.config.append(value)
+        self.add(f'<ac:parameter ac:name="{name}">{value}</ac:parameter>')
+
+    @property
+    def storage(self) -> str:
+        return "".join(self.parts)
+
+
+_INLINE = ["text", "strong", "em", "a", "code", "link", "cdata link", "status", "emoticon", "br"]
+_BLOCKS = ["p", "h2", "list", "table", "code", "panel", "expand", "tasks", "layout", "image"]
+
+
+def _inline(draw: st.DrawFn, page: _Page) -> None:
+    for kind in draw(st.lists(st.sampled_from(_INLINE), min_size=1, max_size=3)):
+        page.add(" ")
+        if kind == "text":
+            page.word()
+        elif kind in ("strong", "em", "code"):
+            page.add(f"<{kind}>")
+            page.word()
+            page.add(f"</{kind}>")
+        elif kind == "a":
+            page.add('<a href="https://example.com/x">')
+            page.word()
+            page.add("</a>")
+        elif kind == "link":
+            page.add('<ac:link><ri:page ri:content-title="Other page"/><ac:link-body>')
+            page.word()
+            page.add("</ac:link-body></ac:link>")
+        elif kind == "cdata link":
+            page.add('<ac:link><ri:page ri:content-title="Other page"/>')
+            page.add("<ac:plain-text-link-body><![CDATA[")
+            page.word()
+            page.add("]]></ac:plain-text-link-body></ac:link>")
+        elif kind == "status":
+            page.add('<ac:structured-macro ac:name="status">')
+            page.setting("colour")
+            page.add('<ac:parameter ac:name="title">')
+            page.word()
+            page.add("</ac:parameter></ac:structured-macro>")
+        elif kind == "emoticon":
+            page.add('<ac:emoticon ac:name="smile"/>')
+        else:
+            page.add("<br/>")
+        page.add(" ")
+
+
+def _blocks(draw: st.DrawFn, page: _Page, depth: int) -> None:
+    kinds = _BLOCKS if depth < 2 else _BLOCKS[:5]  # containers nest two levels at most
+    for kind in draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=4)):
+        _block(draw, page, kind, depth)
+
+
+def _block(draw: st.DrawFn, page: _Page, kind: str, depth: int) -> None:
+    if kind in ("p", "h2"):
+        page.add(f"<{kind}>")
+        _inline(draw, page)
+        page.add(f"</{kind}>")
+    elif kind == "list":
+        page.add("<ul>")
+        for _ in range(draw(st.integers(1, 3))):
+            page.add("<li>")
+            _inline(draw, page)
+            page.add("</li>")
+        page.add("</ul>")
+    elif kind == "table":
+        page.add("<table><tbody>")
+        columns = draw(st.integers(1, 3))
+        for row in range(draw(st.integers(1, 3))):
+            page.add("<tr>")
+            for _ in range(columns):
+                cell = "th" if row == 0 else "td"
+                page.add(f"<{cell}>")
+                _inline(draw, page)
+                page.add(f"</{cell}>")
+            page.add("</tr>")
+        page.add("</tbody></table>")
+    elif kind == "code":
+        page.add('<ac:structured-macro ac:name="code">', PYTHON)
+        page.setting("theme")
+        page.add("<ac:plain-text-body><![CDATA[")
+        page.word()
+        page.add(" = 1\nprint(")
+        page.word()
+        page.add(")]]></ac:plain-text-body></ac:structured-macro>")
+    elif kind in ("panel", "expand"):
+        page.add(f'<ac:structured-macro ac:name="{"info" if kind == "panel" else "expand"}">')
+        page.setting("icon")
+        page.add("<ac:rich-text-body>")
+        _blocks(draw, page, depth + 1)
+        page.add("</ac:rich-text-body></ac:structured-macro>")
+    elif kind == "tasks":
+        page.add("<ac:task-list>")
+        statuses = st.lists(st.sampled_from(["complete", "incomplete"]), min_size=1, max_size=3)
+        for status in draw(statuses):
+            page.add(f"<ac:task><ac:task-status>{status}</ac:task-status><ac:task-body>")
+            _inline(draw, page)
+            page.add("</ac:task-body></ac:task>")
+        page.add("</ac:task-list>")
+    elif kind == "layout":
+        page.add('<ac:layout><ac:layout-section ac:type="single"><ac:layout-cell>')
+        _blocks(draw, page, depth + 1)
+        page.add("</ac:layout-cell></ac:layout-section></ac:layout>")
+    else:
+        page.add('<ac:image><ri:attachment ri:filename="diagram.png"/><ac:caption><p>')
+        page.word()
+        page.add("</p></ac:caption></ac:image>")
+
+
+@st.composite
+def _pages(draw: st.DrawFn) -> _Page:
+    page = _Page()
+    _blocks(draw, page, 0)
+    return page
+
+
+_CLOSING_TAG = re.compile(r"</[^>]+>")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(page=_pages(), damage=st.sampled_from(["truncate", "end tag", "CDATA end"]), data=st.data())
+def test_damaged_pages_keep_their_words(page: _Page, damage: str, data: st.DataObject) -> None:
+    """Truncated: every word that ends before the cut survives. A closing tag or a CDATA
+    terminator deleted: every word survives (what an unclosed element swallowed is lifted
+    out; a section without its terminator ends where its holder is closed). Either way no
+    macro parameter that is configuration shows, and no storage markup outside code."""
+    storage = page.storage
+    if damage == "truncate":
+        cut = data.draw(st.integers(0, len(storage)), label="cut")
+        damaged = storage[:cut]
+        expected = [word for word, end in page.words if end <= cut]
+    else:
+        pattern = _CLOSING_TAG if damage == "end tag" else re.compile(re.escape("]]>"))
+        spans = [m.span() for m in pattern.finditer(storage)]
+        assume(spans)
+        start, end = data.draw(st.sampled_from(spans), label="deleted")
+        damaged = storage[:start] + storage[end:]
+        expected = [word for word, _ in page.words]
+
+    markdown = storage_to_markdown(damaged, CTX)
+    missing = [word for word in expected if word not in markdown]
+    assert not missing, (damaged, markdown)
+    assert not [value for value in page.config if value in markdown], markdown
+    assert not RAW_MARKUP.search(text_outside_code(markdown)), markdown
