@@ -1,8 +1,12 @@
-"""Checks on converted Markdown shared by the content tests."""
+"""Checks on converted Markdown, and the conversion's CPU time, shared by the content tests."""
 
 from __future__ import annotations
 
+import gc
 import re
+import time
+
+from confluence_rag.content.storage import ConversionContext, storage_to_markdown
 
 _FENCE_LINE = re.compile(r"^[ >]*(?:(?:[-*+]|\d+[.)]) +)?(`{3,})")
 # A code span as CommonMark reads it: an unescaped backtick run, closed by a run of equal length.
@@ -25,3 +29,17 @@ def text_outside_code(markdown: str) -> str:
             continue
         kept.append(_CODE_SPAN.sub(" ", line))
     return "\n".join(kept)
+
+
+def conversion_cpu_seconds(page: str, ctx: ConversionContext) -> tuple[float, str]:
+    """CPU time of one conversion, without the garbage collector: a full collection of the
+    whole test process's heap can land inside any measurement and cost more than a small
+    page's conversion, which says nothing about the converter."""
+    gc.collect()
+    gc.disable()
+    try:
+        started = time.process_time()
+        markdown = storage_to_markdown(page, ctx)
+        return time.process_time() - started, markdown
+    finally:
+        gc.enable()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 import logging
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +10,7 @@ from hypothesis import strategies as st
 
 from confluence_rag.content import xhtml
 from confluence_rag.content.storage import ConversionContext, storage_to_markdown
-from tests.content.markdown_checks import RAW_MARKUP, text_outside_code
+from tests.content.markdown_checks import RAW_MARKUP, conversion_cpu_seconds, text_outside_code
 
 CTX = ConversionContext(base_url="https://x.atlassian.net/wiki", space_key="DEV", page_id="1")
 
@@ -162,17 +160,7 @@ def _prose_page(target_bytes: int) -> str:
 
 
 def _cpu_seconds(page: str) -> tuple[float, str]:
-    """CPU time of one conversion, without the garbage collector: a full collection of the
-    whole test process's heap can land inside any measurement and cost more than a small
-    page's conversion, which says nothing about the converter."""
-    gc.collect()
-    gc.disable()
-    try:
-        started = time.process_time()
-        markdown = storage_to_markdown(page, CTX)
-        return time.process_time() - started, markdown
-    finally:
-        gc.enable()
+    return conversion_cpu_seconds(page, CTX)
 
 
 def test_prose_pages_scale_linearly_up_to_a_megabyte() -> None:

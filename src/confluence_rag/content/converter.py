@@ -15,12 +15,14 @@ interface, several times cheaper to build.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 
 from markdownify import ATX, MarkdownConverter
 
 from confluence_rag.content.context import ConversionContext
-from confluence_rag.content.tree import Element, Text
+from confluence_rag.content.repair import EDITOR_METADATA
+from confluence_rag.content.tree import Element, Node, Text
 from confluence_rag.content.xhtml import escape_markup, safe_url
 
 ParentTags = frozenset[str]
@@ -46,6 +48,7 @@ _FN_NAME_CHARS = re.compile(r"[^a-z0-9_]")
 _BACKTICKS = re.compile(r"`+")
 _LINE_BREAK = re.compile(r"[ \t]*\n\s*")
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+_BLOCK_END = Text("\n")  # marks where a block ends in code_text's walk
 
 
 def macro_name(el: Element) -> str:
@@ -70,6 +73,39 @@ def is_block(el: object) -> bool:
         # A macro's body is a block; a stray one inside a paragraph is just inline content.
         return el.parent is not None and el.parent.name in ("ac:structured-macro", "ac:macro")
     return False
+
+
+def code_text(el: Element) -> str:
+    """The text of a code element, with a line break around each block element or ``<br>``.
+
+    Code is text, but markup does end up inside it: view-format ``<pre>`` breaks lines with
+    ``<br>``, and a tag left open pulls the following paragraphs in. Joined bare, their words
+    would run together ("code linetail text").
+    """
+    parts: list[str] = []
+    stack: list[Iterator[Node]] = [iter(el.contents)]
+    while stack:
+        node = next(stack[-1], None)
+        if node is None:
+            stack.pop()
+        elif node is _BLOCK_END:
+            _end_line(parts)
+        elif isinstance(node, Text):
+            parts.append(node)
+        elif node.name == "br":
+            parts.append("\n")
+        elif is_block(node):
+            _end_line(parts)
+            stack.append(chain(node.contents, (_BLOCK_END,)))
+        elif node.contents:
+            stack.append(iter(node.contents))
+    return "".join(parts)
+
+
+def _end_line(parts: list[str]) -> None:
+    # One break between blocks, not two: a highlighter's <div> per line must not double-space.
+    if parts and not parts[-1].endswith("\n"):
+        parts.append("\n")
 
 
 def _is_break(el: object) -> bool:
@@ -102,11 +138,14 @@ class StorageConverter(MarkdownConverter):
         if handler is not None:
             return handler(self, node, tags)
         if ":" in name:
-            # Unknown Confluence elements keep their content (inline comment markers, stray
-            # bodies); resource identifiers, parameters and other namespaces carry no text.
-            if name.startswith("ac:"):
-                return self.convert_children(node, tags)
-            return ""
+            # Resource identifiers carry attributes only; the editor's metadata (fab:) is macro
+            # configuration. (What an unclosed tag pulled into either has been lifted out.)
+            # Other unknown elements keep their content: Confluence's (inline comment markers,
+            # stray bodies) and those of a namespace nobody declared (a third-party app's),
+            # whose text a browser shows and a reader sees.
+            if name.startswith(("ri:", EDITOR_METADATA)):
+                return ""
+            return self.convert_children(node, tags)
         child_tags = tags | {name}
         if name in ("td", "th") or (len(name) == 2 and name[0] == "h" and name[1].isdigit()):
             child_tags = child_tags | {"_inline"}

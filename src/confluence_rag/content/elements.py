@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from confluence_rag.content.code_blocks import render_fenced
-from confluence_rag.content.converter import indent, quote_lines
+from confluence_rag.content.code_blocks import clean_code, render_fenced
+from confluence_rag.content.converter import code_text, indent, quote_lines
 from confluence_rag.content.languages import known_language
 from confluence_rag.content.macros import ADMONITION_LABELS, inline_code, inline_context
 from confluence_rag.content.tree import Element
@@ -110,9 +110,7 @@ def task_list(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> s
 
 def preformatted(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:
     """HTML ``<pre>`` -> a fenced block; a highlighter class names the language."""
-    for br in el.find_all("br"):
-        br.replace_with("\n")  # rendered (view) HTML breaks lines with <br> inside <pre>
-    text = el.get_text()
+    text = code_text(el)
     if inline_context(parent_tags):
         return inline_code(text)
     classes = " ".join(str(c) for c in (el.get("class") or []))
@@ -123,6 +121,17 @@ def preformatted(conv: StorageConverter, el: Element, parent_tags: ParentTags) -
     found = _LANGUAGE_CLASS.search(classes) or _BRUSH.search(params)
     language = known_language(found.group(1)) if found else ""
     return render_fenced(text, language) if text.strip() else ""
+
+
+def stray_plain_text_body(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:
+    """A code body found outside a macro (whose tags were lost): still code a reader sees.
+
+    Macro handlers read their own bodies directly; only a stray one is converted here.
+    """
+    text = code_text(el)
+    if inline_context(parent_tags):
+        return inline_code(text)
+    return render_fenced(text) if clean_code(text) else ""
 
 
 def adf_extension(conv: StorageConverter, el: Element, parent_tags: ParentTags) -> str:

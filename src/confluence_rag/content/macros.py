@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from confluence_rag.content.code_blocks import clean_code, render_fenced
-from confluence_rag.content.converter import macro_name, quote_lines
+from confluence_rag.content.converter import code_text, macro_name, quote_lines
 from confluence_rag.content.languages import known_language, normalise_language
 from confluence_rag.content.tree import Element
 from confluence_rag.content.xhtml import escape_markup
@@ -108,7 +108,7 @@ def code(conv: StorageConverter, el: Element, parent_tags: ParentTags, name: str
     language = "" if name == "noformat" else normalise_language(parameter(el, "language"))
     title = escape_markup(parameter(el, "title"))
     plain = body(el, "ac:plain-text-body") or body(el, "ac:rich-text-body")
-    text = plain.get_text() if plain is not None else ""
+    text = code_text(plain) if plain is not None else ""
     if inline_context(parent_tags):
         return inline_code(text)
     if not clean_code(text) and not title:

@@ -33,6 +33,7 @@ HANDLERS: dict[str, Handler] = {
     "ac:adf-node": elements.adf_node,
     "time": elements.time,
     "pre": elements.preformatted,
+    "ac:plain-text-body": elements.stray_plain_text_body,
     "table": tables.render_table,
     # Configuration and editor hints: never text.
     "ac:parameter": elements.drop,
@@ -43,7 +44,6 @@ HANDLERS: dict[str, Handler] = {
     "ac:task-status": elements.drop,
     "ac:adf-attribute": elements.drop,
     "ac:adf-mark": elements.drop,
-    "ac:plain-text-body": elements.drop,
     "ac:emoji": elements.drop,
     "script": elements.drop,
     "style": elements.drop,

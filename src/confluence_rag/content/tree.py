@@ -99,6 +99,19 @@ class Element:
         _link_neighbours(node)
         self.parent = self.previous_sibling = self.next_sibling = None
 
+    def set_contents(self, nodes: list[Node]) -> None:
+        """Make ``nodes`` this element's children, in order (they may come from elsewhere)."""
+        self.contents = nodes
+        previous: Node | None = None
+        for node in nodes:
+            node.parent = self
+            node.previous_sibling = previous
+            if previous is not None:
+                previous.next_sibling = node
+            previous = node
+        if previous is not None:
+            previous.next_sibling = None
+
     def decompose(self) -> None:
         """Remove this element (and what it holds) from the tree."""
         parent = self.parent
