@@ -109,7 +109,9 @@ class Services:
         if self._search is None:
             from confluence_rag.search.service import SearchService
 
-            self._search = SearchService(self.store, self.embedder, self.settings)
+            self._search = SearchService(
+                self.store, self.embedder, self.settings, filter_check=self.filters
+            )
         return self._search
 
     async def active_job(self, source_id: str) -> JobRecord | None:

@@ -88,6 +88,16 @@ def test_search_filters_modes_and_limits(client: httpx.Client, crawled: dict[str
     nowhere = client.post("/api/search/code", json={**query, "spaces": ["NOPE"]})
     error = assert_error(nowhere, 400, "invalid_input")
     assert "'NOPE' is not in any indexed source" in error["message"] and "OPS" in error["message"]
+    # The same, written into the query as operators.
+    operator = client.post("/api/search", json={"query": "deployment space:nope"})
+    error = assert_error(operator, 400, "invalid_input")
+    assert "'NOPE' is not in any indexed source" in error["message"]
+    bad_type = client.post("/api/search", json={"query": "deployment type:wiki"})
+    assert (
+        "type: must be page or blogpost" in assert_error(bad_type, 400, "invalid_input")["message"]
+    )
+    in_ops = client.post("/api/search", json={"query": "deployment monitoring space:ops"})
+    assert {hit["space_key"] for hit in in_ops.json()["results"]} == {"OPS"}
     # Filters are normalised as every surface does: a lower-case key names the same space.
     lower = client.post("/api/search", json={**query, "limit": 50, "spaces": ["ops"]}).json()
     assert lower["count"] == ops["count"]

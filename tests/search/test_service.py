@@ -12,66 +12,10 @@ from confluence_rag.search.service import SearchService
 from confluence_rag.settings import Settings
 from confluence_rag.store import Store
 from tests.search.hash_embedder import HashEmbedder
+from tests.search.indexed import PAGES, index_pages
 from tests.store import builders as b
 
 pytestmark = pytest.mark.anyio
-
-PAGES = {
-    # page id: (title, space, labels, type, chunks)
-    "1": (
-        "Deploy guide",
-        "DEV",
-        ("ops",),
-        "page",
-        ["Run helm upgrade to deploy the api service", "Rollback with helm rollback"],
-    ),
-    "2": (
-        "Database runbook",
-        "OPS",
-        ("db", "ops"),
-        "page",
-        ["Restart postgres with systemctl restart postgresql", "Vacuum tables weekly"],
-    ),
-    "3": (
-        "Team news",
-        "DEV",
-        (),
-        "blogpost",
-        ["We shipped the new dashboard <script>alert(1)</script>", "Lunch on friday"],
-    ),
-    "4": (
-        "API keys",
-        "OPS",
-        ("security",),
-        "page",
-        ["Rotate the api key every 90 days", "Keys live in the vault"],
-    ),
-}
-
-
-async def _index(store: Store, embedder: HashEmbedder) -> None:
-    await store.ensure_index_model(embedder.model_id, embedder.dimension)
-    await store.create_source(b.source())
-    for page_id, (title, space, labels, kind, texts) in PAGES.items():
-        doc = b.document(
-            page_id,
-            title=title,
-            space=space,
-            labels=labels,
-            page_type=kind,
-            updated_at=datetime(2025, int(page_id), 1, tzinfo=UTC),
-            code=[("bash", "helm upgrade api ./chart")] if page_id == "1" else [],
-        )
-        parts = b.chunks(doc, texts)
-        vectors = await embedder.embed_documents([c.embed_text for c in parts])
-        await store.write_page(b.SOURCE, doc, parts, vectors)
-
-
-@pytest.fixture
-async def service(store: Store, settings: Settings) -> SearchService:
-    embedder = HashEmbedder()
-    await _index(store, embedder)
-    return SearchService(store, embedder, settings)
 
 
 async def test_hybrid_finds_the_page_and_says_which_retrievers_agreed(
@@ -212,7 +156,7 @@ async def test_a_chunk_holding_the_query_verbatim_comes_first(
     store: Store, settings: Settings
 ) -> None:
     embedder = HashEmbedder()
-    await _index(store, embedder)
+    await index_pages(store, embedder)
     # Many chunks share the words of the identifier; one holds it verbatim, in a code line.
     texts = [f"retry budget timeout settings part {i}" for i in range(8)]
     texts.append("log line: ERR_retry_budget_timeout_7 raised by the scheduler")

@@ -23,7 +23,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from dataclasses import replace
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from confluence_rag.index.embedders import Embedder
 from confluence_rag.records import SearchFilters
 from confluence_rag.search.fusion import reciprocal_rank_fusion
 from confluence_rag.search.models import CodeHit, MatchType, SearchHit, SearchMode
+from confluence_rag.search.query_syntax import ParsedQuery, admits, parse_query
 from confluence_rag.search.ranking import RankedChunk, group_by_page, rank_chunks
 from confluence_rag.search.snippets import Highlighter
 from confluence_rag.search.validation import (
@@ -39,6 +41,7 @@ from confluence_rag.search.validation import (
     check_limit,
     checked_filters,
     checked_query,
+    space_key,
 )
 from confluence_rag.settings import Settings
 from confluence_rag.store import Store
@@ -53,13 +56,26 @@ PAGES_CANDIDATE_FACTOR = 3
 REREAD_ATTEMPTS = 3
 
 
+class FilterCheck(Protocol):
+    """What checks a search's filters against the index (``confluence_rag.filters``)."""
+
+    async def check(self, filters: SearchFilters) -> SearchFilters: ...
+
+
 class SearchService:
     """Hybrid search over one store with one embedder."""
 
-    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        settings: Settings,
+        filter_check: FilterCheck | None = None,
+    ) -> None:
         self._store = store
         self._embedder = embedder
         self._settings = settings
+        self._filter_check = filter_check
         self._model_checked = False
 
     async def search(
@@ -70,14 +86,28 @@ class SearchService:
         mode: SearchMode = "pages",
         retriever: Retriever = "hybrid",
     ) -> list[SearchHit]:
-        """Best hits for ``query``; ``InvalidInput`` for an empty query or a bad option."""
-        query = checked_query(query)
+        """Best hits for ``query`` (its operators applied, see ``query_syntax``);
+        ``InvalidInput`` for an empty query, a bad option or an operator value that names
+        nothing."""
+        parsed = parse_query(checked_query(query))
+        if parsed.problems:
+            raise InvalidInput("; ".join(parsed.problems), details={"field": "query"})
+        if parsed.has_operators and not parsed.text.strip():
+            raise InvalidInput(
+                "the query has operators but no words to search for", details={"field": "query"}
+            )
+        query = parsed.text or query  # a lone quote or dash is searched as typed
         check_limit(limit)
         if mode not in MODES:
             raise InvalidInput(f"mode must be one of {list(MODES)}, got {mode!r}")
         if retriever not in RETRIEVERS:
             raise InvalidInput(f"retriever must be one of {list(RETRIEVERS)}, got {retriever!r}")
-        filters = checked_filters(filters or SearchFilters())
+        narrowed = with_operators(filters or SearchFilters(), parsed)
+        if narrowed is None:
+            return []  # the operators and the filters exclude each other
+        filters = checked_filters(narrowed)
+        if self._filter_check is not None and parsed.has_operators:
+            filters = await self._filter_check.check(filters)
         # The same candidates whatever the limit, so the top k is a prefix of the top k + n.
         factor = PAGES_CANDIDATE_FACTOR if mode == "pages" else 1
         depth = max(self._settings.search_candidates * factor, MAX_LIMIT)
@@ -99,6 +129,8 @@ class SearchService:
         ranked = rank_chunks(
             query, fused, rows, dict(semantic), self._settings.search_weak_similarity
         )
+        if parsed.has_operators:
+            ranked = [hit for hit in ranked if admits(parsed, hit.row)]
         highlighter = Highlighter(query_terms(query))
         if mode == "chunks":
             return [_hit(hit, highlighter) for hit in ranked[:limit]]
@@ -178,6 +210,30 @@ class SearchService:
             )
         # Only a matching, recorded model is remembered: an empty index is checked again later.
         self._model_checked = recorded is not None
+
+
+def _narrowed(given: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Alternatives from a filter and from the query's operators, both applying: what both
+    allow (None if nothing is)."""
+    if not given or not wanted:
+        return given or wanted
+    both = tuple(value for value in given if value.casefold() in {w.casefold() for w in wanted})
+    return both or None
+
+
+def with_operators(filters: SearchFilters, parsed: ParsedQuery) -> SearchFilters | None:
+    """``filters`` narrowed by the query's ``space:``, ``label:``, ``type:`` and ``after:``;
+    None when they exclude each other."""
+    spaces = _narrowed(filters.spaces, tuple(space_key(s) for s in parsed.spaces))
+    labels = _narrowed(filters.labels, tuple(label.lower() for label in parsed.labels))
+    types = _narrowed(filters.page_types, parsed.types)
+    if spaces is None or labels is None or types is None:
+        return None
+    after = max(
+        (moment for moment in (filters.updated_after, parsed.after) if moment is not None),
+        default=None,
+    )
+    return replace(filters, spaces=spaces, labels=labels, page_types=types, updated_after=after)
 
 
 def _hit(
