@@ -164,6 +164,7 @@ class ChunkRow:
     breadcrumb: str
     labels: tuple[str, ...]
     updated_at: datetime | None
+    author: str | None = None  # the page's creator, as Confluence names them
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ async def index_pages(store: Store, embedder: HashEmbedder) -> None:
             page_type=kind,
             updated_at=datetime(2025, int(page_id), 1, tzinfo=UTC),
             code=[("bash", "helm upgrade api ./chart")] if page_id == "1" else [],
+            author="Grace Hopper" if page_id == "4" else "Ada Lovelace",
         )
         parts = b.chunks(doc, texts)
         vectors = await embedder.embed_documents([c.embed_text for c in parts])

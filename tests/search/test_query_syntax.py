@@ -20,14 +20,15 @@ pytestmark = pytest.mark.anyio
 def test_every_operator() -> None:
     parsed = parse_query(
         'rollback "Argo  CD" -helm -"canary abort" title:runbook title:"failed deploy" '
-        "space:ops label:Release type:Page after:2026-01-31 before:2026-06-01 error: https://x.y/z"
+        'space:ops label:Release type:Page author:"Mei Chen" after:2026-01-31 before:2026-06-01 '
+        "error: https://x.y/z"
     )
     assert parsed.text == "rollback Argo CD runbook failed deploy error: https://x.y/z"
     assert parsed.phrases == ("argo cd",)
     assert parsed.excluded == ("helm", "canary abort")
     assert parsed.title_words == ("runbook", "failed", "deploy")
     assert parsed.spaces == ("ops",) and parsed.labels == ("Release",)
-    assert parsed.types == ("page",)
+    assert parsed.types == ("page",) and parsed.authors == ("mei chen",)
     assert parsed.after == datetime(2026, 1, 31, tzinfo=UTC)
     assert parsed.before == datetime(2026, 6, 1, tzinfo=UTC)
     assert parsed.problems == () and parsed.has_operators
@@ -71,6 +72,9 @@ async def test_the_service_honours_phrases_exclusions_and_titles(service: Search
     assert without and all("rollback" not in hit.text.lower() for hit in without)
     titled = await service.search("keys title:api", mode="chunks")
     assert titled and {hit.title for hit in titled} == {"API keys"}
+    by_grace = await service.search("keys vault helm author:grace")
+    assert by_grace and {hit.title for hit in by_grace} == {"API keys"}
+    assert "API keys" not in {hit.title for hit in await service.search("keys author:ada")}
 
 
 async def test_the_service_narrows_by_space_type_and_dates(service: SearchService) -> None:

@@ -43,6 +43,7 @@ def document(
     updated_at: datetime | None = None,
     code: Sequence[tuple[str, str]] = (),
     markdown: str | None = None,
+    author: str = "Ada",
 ) -> Document:
     return Document(
         page_id=page_id,
@@ -53,7 +54,7 @@ def document(
         status="current",
         created_at=datetime(2025, 1, 1, tzinfo=UTC),
         updated_at=updated_at or datetime(2025, 6, 1, 12, 0, tzinfo=UTC),
-        author="Ada",
+        author=author,
         labels=tuple(labels),
         ancestors=(("1", "Home"),),
         web_url=f"https://example.atlassian.net/wiki/spaces/{space}/pages/{page_id}",

@@ -127,7 +127,8 @@ def register_tools(server: MCPServer, get_services: ServicesProvider) -> None:
             "comes first, and weak: true marks hits that are probably not answers. "
             "return_mode='chunks' gives one passage per hit instead. The query takes "
             'operators: "exact phrase", -word, title:word, space:KEY, label:name, '
-            "type:page|blogpost, after:YYYY-MM-DD, before:YYYY-MM-DD. Filter by source_id, "
+            "type:page|blogpost, author:name, after:YYYY-MM-DD, before:YYYY-MM-DD. Filter by "
+            "source_id, "
             "space key or labels (a page must carry all given labels). Use rag_read_full_page "
             "for a whole page."
         ),

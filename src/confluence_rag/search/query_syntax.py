@@ -7,7 +7,8 @@
     parsed.spaces    # ('OPS',)             ... and labels, types, title words, after / before
 
 Operators: ``"exact phrase"``, ``-word`` / ``-"phrase"``, ``title:word`` / ``title:"words"``,
-``space:KEY``, ``label:name``, ``type:page|blogpost``, ``after:YYYY-MM-DD``,
+``space:KEY``, ``label:name``, ``type:page|blogpost``, ``author:name`` (the page's creator; every
+word of the name must be in theirs), ``after:YYYY-MM-DD``,
 ``before:YYYY-MM-DD``; names are case-insensitive, several values of one operator are
 alternatives (``space:ENG space:OPS``), except ``title:`` whose words must all be in the title.
 Anything else is text: ``error:`` or ``https://...`` are words, a lone ``-`` or an unbalanced
@@ -23,7 +24,7 @@ from datetime import UTC, date, datetime
 
 from confluence_rag.records import ChunkRow
 
-OPERATORS = ("title", "space", "label", "type", "after", "before")
+OPERATORS = ("title", "space", "label", "type", "author", "after", "before")
 PAGE_TYPES = ("page", "blogpost")
 
 # A token: optional "-", optional "name:", then a quoted run or a bare run of non-spaces.
@@ -39,15 +40,15 @@ class ParsedQuery:
     spaces: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
     after: datetime | None = None
     before: datetime | None = None
     problems: tuple[str, ...] = ()
 
     @property
     def has_operators(self) -> bool:
-        return any(
-            (self.phrases, self.excluded, self.title_words, self.spaces, self.labels, self.types)
-        ) or (self.after, self.before) != (None, None)
+        listed = (self.phrases, self.excluded, self.title_words, self.spaces, self.labels)
+        return any((*listed, self.types, self.authors)) or (self.after, self.before) != (None, None)
 
 
 def _day(value: str, name: str, problems: list[str]) -> datetime | None:
@@ -85,6 +86,8 @@ def parse_query(raw: str) -> ParsedQuery:
             words.append(value)  # title words also find the candidates
         elif op in ("space", "label"):
             found[op].append(value)
+        elif op == "author":
+            found["author"].append(value.lower())
         elif op == "type":
             lowered = value.lower()
             if lowered in PAGE_TYPES:
@@ -106,6 +109,7 @@ def parse_query(raw: str) -> ParsedQuery:
         spaces=tuple(dict.fromkeys(found["space"])),
         labels=tuple(dict.fromkeys(found["label"])),
         types=tuple(dict.fromkeys(found["type"])),
+        authors=tuple(dict.fromkeys(found["author"])),
         after=after,
         before=before,
         problems=tuple(problems),
@@ -120,11 +124,15 @@ def _holds(text: str, phrase: str) -> bool:
 
 def admits(parsed: ParsedQuery, row: ChunkRow) -> bool:
     """Whether a hit passes the operators the store's filters do not apply: phrases, excluded
-    words, title words and ``before:``."""
+    words, title words, authors and ``before:``."""
     if not all(_holds(row.text, phrase) for phrase in parsed.phrases):
         return False
     if any(_holds(row.text, word) or _holds(row.title, word) for word in parsed.excluded):
         return False
     if not all(_holds(row.title, word) for word in parsed.title_words):
+        return False
+    if parsed.authors and not any(
+        all(_holds(row.author or "", word) for word in name.split()) for name in parsed.authors
+    ):
         return False
     return parsed.before is None or (row.updated_at is not None and row.updated_at < parsed.before)

@@ -40,7 +40,7 @@ PAGE_LIST_COLUMNS = (
 CHUNK_COLUMNS = (
     "c.id AS chunk_id, c.page_id, c.ordinal, c.heading_path, c.text, c.content_hash, "
     "c.token_count, p.source_id, p.confluence_page_id, p.space_key, p.type AS page_type, "
-    "p.title, p.url, p.breadcrumb, p.labels, p.updated_at"
+    "p.title, p.url, p.breadcrumb, p.labels, p.updated_at, p.author"
 )
 CODE_COLUMNS = (
     "e.id AS code_id, e.page_id, e.ordinal, e.language, e.code, e.line_count, e.heading_path, "
@@ -122,6 +122,7 @@ def chunk_from_row(row: Row, d: Dialect) -> ChunkRow:
         breadcrumb=row["breadcrumb"],
         labels=tuple(d.from_json(row["labels"], [])),
         updated_at=d.from_time(row["updated_at"]),
+        author=row["author"],
     )
 
 
