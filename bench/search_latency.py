@@ -11,11 +11,12 @@ What it measures, all through the code the product runs (``SQLiteStore`` + ``Sea
    clustered, unit length): embedding 100k chunks with MiniLM would take ~1 hour here, and the
    cost of exact search does not depend on the values.
 2. Cold start: the first search loads the in-memory matrix from SQLite.
-3. ``SearchService.search(query, limit=10)`` hybrid, end to end: query embedding with the real
-   all-MiniLM-L6-v2 (``--embedder local``), FTS5 keyword candidates and numpy vector candidates
-   (50 each), RRF, fetch of the hits, snippets. Queries are SciFact claims (real questions).
-   p50 / p99 over ``--queries`` queries, ``--runs`` runs, the median run reported; plus each
-   stage alone (embedding, keyword, vector) so a regression can be located.
+3. ``SearchService.search(query, limit=10)`` hybrid, end to end, in chunks and in pages mode:
+   query embedding with the real all-MiniLM-L6-v2 (``--embedder local``), FTS5 keyword
+   candidates and numpy vector candidates, RRF, ranking, fetch of the hits, snippets. Queries
+   are SciFact claims (real questions). p50 / p99 over ``--queries`` queries, ``--runs`` runs,
+   the median run reported; plus each stage alone (embedding, keyword, vector) so a regression
+   can be located.
 
 4. With ``--delete-chunks N`` (e.g. 50000): builds a second source of N chunks in a separate
    database, deletes it with ``delete_source`` while a job heartbeat is written every 10 ms,
@@ -302,8 +303,8 @@ async def main() -> None:
             await service.search(query)
 
         stages: dict[str, list[list[float]]] = {
-            "hybrid search (end to end)": [],
-            "hybrid, pages mode": [],
+            "hybrid, chunks mode": [],
+            "hybrid, pages mode (the default)": [],
             "hybrid, filtered (space + label)": [],
             "query embedding": [],
             "keyword candidates (50)": [],
@@ -312,14 +313,14 @@ async def main() -> None:
         vectors = {q: await embedder.embed_query(q) for q in queries}
         filtered = SearchFilters(spaces=("OPS",), labels=("runbook", "howto"))
         for run in range(args.runs):
-            stages["hybrid search (end to end)"].append(
-                await timed(queries, lambda q: service.search(q, limit=10))
+            stages["hybrid, chunks mode"].append(
+                await timed(queries, lambda q: service.search(q, limit=10, mode="chunks"))
             )
-            stages["hybrid, pages mode"].append(
+            stages["hybrid, pages mode (the default)"].append(
                 await timed(queries, lambda q: service.search(q, limit=10, mode="pages"))
             )
             stages["hybrid, filtered (space + label)"].append(
-                await timed(queries, lambda q: service.search(q, filters=filtered))
+                await timed(queries, lambda q: service.search(q, filters=filtered, mode="pages"))
             )
             stages["query embedding"].append(await timed(queries, embedder.embed_query))
             stages["keyword candidates (50)"].append(
@@ -337,13 +338,13 @@ async def main() -> None:
             f"median of {args.runs} runs:"
         )
         results = {name: summary(name, runs) for name, runs in stages.items()}
-        p50, p99 = results["hybrid search (end to end)"]
+        p50, p99 = results["hybrid, pages mode (the default)"]
         print(
             f"keyword term pruning: top-10 overlap with exact bm25 {overlap:.1%} "
             "(same chunks among the first 10, averaged over the queries)"
         )
         verdict = "MET" if p50 <= 20 and p99 <= 60 else "NOT MET"
-        print(f"\ntarget p50 <= 20 ms, p99 <= 60 ms: {verdict}")
+        print(f"\ntarget (pages mode) p50 <= 20 ms, p99 <= 60 ms: {verdict}")
     if hasattr(embedder, "aclose"):
         await embedder.aclose()
     if args.delete_chunks:
