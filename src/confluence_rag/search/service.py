@@ -89,25 +89,17 @@ class SearchService:
         """Best hits for ``query`` (its operators applied, see ``query_syntax``);
         ``InvalidInput`` for an empty query, a bad option or an operator value that names
         nothing."""
-        parsed = parse_query(checked_query(query))
-        if parsed.problems:
-            raise InvalidInput("; ".join(parsed.problems), details={"field": "query"})
-        if parsed.has_operators and not parsed.text.strip():
-            raise InvalidInput(
-                "the query has operators but no words to search for", details={"field": "query"}
-            )
-        query = parsed.text or query  # a lone quote or dash is searched as typed
+        parsed = _parsed(query)
+        query = parsed.text
         check_limit(limit)
         if mode not in MODES:
             raise InvalidInput(f"mode must be one of {list(MODES)}, got {mode!r}")
         if retriever not in RETRIEVERS:
             raise InvalidInput(f"retriever must be one of {list(RETRIEVERS)}, got {retriever!r}")
-        narrowed = with_operators(filters or SearchFilters(), parsed)
+        narrowed = await self._narrowed(filters or SearchFilters(), parsed)
         if narrowed is None:
             return []  # the operators and the filters exclude each other
-        filters = checked_filters(narrowed)
-        if self._filter_check is not None and parsed.has_operators:
-            filters = await self._filter_check.check(filters)
+        filters = narrowed
         # The same candidates whatever the limit, so the top k is a prefix of the top k + n.
         factor = PAGES_CANDIDATE_FACTOR if mode == "pages" else 1
         depth = max(self._settings.search_candidates * factor, MAX_LIMIT)
@@ -138,6 +130,17 @@ class SearchService:
             _hit(page.best, highlighter, page.match_type, tuple(row.text for row in page.others))
             for page in group_by_page(ranked, limit)
         ]
+
+    async def _narrowed(self, filters: SearchFilters, parsed: ParsedQuery) -> SearchFilters | None:
+        """``filters`` with the query's operators, checked; None if nothing can match."""
+        narrowed = with_operators(filters, parsed)
+        if narrowed is None:
+            return None
+        narrowed = checked_filters(narrowed)
+        if self._filter_check is not None and parsed.has_operators:
+            # a space named in the query is checked as one named in a filter is
+            narrowed = await self._filter_check.check(narrowed)
+        return narrowed
 
     async def search_code(
         self, query: str, filters: SearchFilters | None = None, limit: int = 10
@@ -210,6 +213,19 @@ class SearchService:
             )
         # Only a matching, recorded model is remembered: an empty index is checked again later.
         self._model_checked = recorded is not None
+
+
+def _parsed(query: str) -> ParsedQuery:
+    """The query's words and operators; ``InvalidInput`` for a value that means nothing or
+    operators with no words. A query of only punctuation is searched as typed."""
+    parsed = parse_query(checked_query(query))
+    if parsed.problems:
+        raise InvalidInput("; ".join(parsed.problems), details={"field": "query"})
+    if parsed.has_operators and not parsed.text.strip():
+        raise InvalidInput(
+            "the query has operators but no words to search for", details={"field": "query"}
+        )
+    return parsed if parsed.text else replace(parsed, text=query.strip())
 
 
 def _narrowed(given: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[str, ...] | None:
