@@ -116,10 +116,16 @@ def parse_query(raw: str) -> ParsedQuery:
     )
 
 
+def words_pattern(phrase: str, whole_words: bool) -> re.Pattern[str]:
+    """``phrase``'s words in order with any whitespace between them, case aside; with
+    ``whole_words``, not inside longer words."""
+    body = r"\s+".join(re.escape(word) for word in phrase.split())
+    return re.compile(rf"(?<!\w){body}(?!\w)" if whole_words else body, re.IGNORECASE)
+
+
 def _holds(text: str, phrase: str) -> bool:
     """Whether ``text`` holds ``phrase`` as whole words, case and spacing aside."""
-    words = r"\s+".join(re.escape(word) for word in phrase.split())
-    return re.search(rf"(?<!\w){words}(?!\w)", text, re.IGNORECASE) is not None
+    return words_pattern(phrase, whole_words=True).search(text) is not None
 
 
 def admits(parsed: ParsedQuery, row: ChunkRow) -> bool:

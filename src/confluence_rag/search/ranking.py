@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from confluence_rag.records import ChunkRow
 from confluence_rag.search.fusion import Fused
 from confluence_rag.search.models import MatchType
+from confluence_rag.search.query_syntax import words_pattern
 from confluence_rag.store.query_terms import STOPWORDS, query_terms
 
 TITLE_BONUS = 1.0
@@ -59,7 +60,7 @@ def phrase_pattern(query: str) -> re.Pattern[str] | None:
     meaningful = [t for t in query_terms(query) if t not in STOPWORDS]
     if len(needle) < 4 or (len(meaningful) < 2 and not _CONNECTED.search(needle)):
         return None
-    return re.compile(r"\s+".join(re.escape(part) for part in needle.split(" ")), re.I)
+    return words_pattern(needle, whole_words=False)
 
 
 def match_type(fused: Fused[int]) -> MatchType:
